@@ -1,0 +1,1 @@
+//! Placeholder: the loopmount crate is built in its own issue.

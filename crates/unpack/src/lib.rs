@@ -1,0 +1,1 @@
+//! API CONTRACT STUB — replaced by the real implementation (see the helper brief).

@@ -1,0 +1,1 @@
+//! Placeholder: the vcdiff crate is built in its own issue.
