@@ -1,0 +1,219 @@
+//! `cargo xtask bench`: restore speed as a ratio against the real tools in the same run.
+//!
+//! A disk image of N GiB (a quarter pseudo-random, half compressible system binaries, a quarter
+//! zeros) is archived with `pverescue create`, compressed by the real compressors, and restored
+//! with `pverescue extract -q`. Each restore is compared with the real decompressor writing to
+//! /dev/null on the same file, which is the floor any restore of that file can reach. Peak RSS
+//! comes from GNU time. Results are printed as a Markdown table for docs/BENCHMARKS.md.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::{output, root, run_cmd, tools};
+
+const GIB: u64 = 1 << 30;
+
+pub fn run(args: &[String]) -> Result<()> {
+    let mut sizes = vec![1u64];
+    let mut runs = 3usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size-gib" => {
+                let v = it.next().context("--size-gib needs a number")?;
+                sizes = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
+            other => bail!("unknown bench option {other} (use --size-gib 1,4 --runs 3)"),
+        }
+    }
+    tools::ensure_all()?;
+    if !Path::new("/usr/bin/time").exists() {
+        bail!("/usr/bin/time is missing: apt-get install time");
+    }
+    let bin = crate::build_pverescue()?;
+    let work = root().join("target/bench");
+    fs::create_dir_all(&work)?;
+    let mut report = String::new();
+    writeln!(report, "machine: {}", machine())?;
+    writeln!(report, "pverescue: {}", output(Command::new(&bin).arg("--version"))?.trim())?;
+    for size in sizes {
+        bench_size(&bin, &work, size, runs, &mut report)?;
+    }
+    println!("\n{report}");
+    fs::write(work.join("results.md"), &report)?;
+    println!("(also written to {})", work.join("results.md").display());
+    Ok(())
+}
+
+fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut String) -> Result<()> {
+    let disk = work.join(format!("disk-{gib}g.raw"));
+    if !disk.exists() {
+        eprintln!("bench: building a {gib} GiB image");
+        make_image(&disk, gib * GIB)?;
+    }
+    let vma = work.join(format!("bench-{gib}g.vma"));
+    if !vma.exists() {
+        let conf = work.join("qemu-server.conf");
+        fs::write(&conf, "name: bench\nscsi0: local:vm-1-disk-0\n")?;
+        run_cmd(
+            Command::new(bin)
+                .arg("create")
+                .arg(&vma)
+                .arg("-q")
+                .arg("-c")
+                .arg(&conf)
+                .arg("-d")
+                .arg(format!("drive-scsi0={}", disk.display())),
+        )?;
+    }
+    let mut cases = Vec::new();
+    for (ext, tool, comp, decomp) in [
+        ("zst", "zstd", "zstd --threads=2 -q -c", "zstd -dc"),
+        ("gz", "pigz", "pigz -p 2 --rsyncable -c", "zcat"),
+        ("lzo", "lzop", "lzop -c", "lzop -dc"),
+    ] {
+        let file = work.join(format!("bench-{gib}g.vma.{ext}"));
+        if !file.exists() {
+            eprintln!("bench: compressing with {tool}");
+            shell(&format!("{comp} < '{}' > '{}'", vma.display(), file.display()))?;
+        }
+        cases.push((ext, decomp, file));
+    }
+    writeln!(
+        report,
+        "\n### {gib} GiB disk (¼ random, ½ system binaries, ¼ zeros), median of {runs}\n"
+    )?;
+    writeln!(
+        report,
+        "| archive | size | decompressor → /dev/null | pverescue extract -q | ratio | pverescue peak RSS |"
+    )?;
+    writeln!(report, "|---|---|---|---|---|---|")?;
+    let out_dir = work.join("restore");
+    for (ext, decomp, file) in &cases {
+        let base = median(runs, || {
+            time_shell(&format!("{decomp} < '{}' > /dev/null", file.display())).map(|t| t.0)
+        })?;
+        let mut rss = 0;
+        let ours = median(runs, || {
+            let _ = fs::remove_dir_all(&out_dir);
+            let (secs, kib) = time_shell(&format!(
+                "'{}' extract -q '{}' '{}'",
+                bin.display(),
+                file.display(),
+                out_dir.display()
+            ))?;
+            rss = rss.max(kib);
+            Ok(secs)
+        })?;
+        let _ = fs::remove_dir_all(&out_dir);
+        let size = fs::metadata(file)?.len();
+        writeln!(
+            report,
+            "| .vma.{ext} | {} MB | {decomp}: {base:.2} s | {ours:.2} s | **{:.2}** | {} MiB |",
+            size / 1_000_000,
+            ours / base,
+            rss / 1024
+        )?;
+        eprintln!("bench: .vma.{ext}: {decomp} {base:.2} s, pverescue {ours:.2} s");
+    }
+    Ok(())
+}
+
+fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
+    let mut v = Vec::new();
+    for _ in 0..runs.max(1) {
+        v.push(f()?);
+    }
+    v.sort_by(f64::total_cmp);
+    Ok(v[v.len() / 2])
+}
+
+/// Runs a shell command under GNU time; returns (wall seconds, peak RSS KiB).
+fn time_shell(script: &str) -> Result<(f64, u64)> {
+    let tmp = std::env::temp_dir().join(format!("xtask-time-{}", std::process::id()));
+    let start = Instant::now();
+    let status = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&tmp)
+        .args(["sh", "-c", script])
+        .stdout(Stdio::null())
+        .status()?;
+    let secs = start.elapsed().as_secs_f64();
+    if !status.success() {
+        bail!("`{script}` failed with {status}");
+    }
+    let kib = fs::read_to_string(&tmp)?.trim().lines().last().unwrap_or("0").parse().unwrap_or(0);
+    let _ = fs::remove_file(&tmp);
+    Ok((secs, kib))
+}
+
+fn shell(script: &str) -> Result<()> {
+    run_cmd(Command::new("sh").args(["-c", script]))
+}
+
+/// Writes the bench image: ¼ pseudo-random, ½ system binaries (repeated), ¼ zeros (a hole).
+fn make_image(path: &Path, size: u64) -> Result<()> {
+    let file = File::create(path)?;
+    let mut out = BufWriter::with_capacity(1 << 20, &file);
+    let quarter = size / 4;
+    let mut written = 0;
+    let mut seed = 1;
+    while written < quarter {
+        out.write_all(&crate::fixtures::pseudo_random(1 << 20, seed))?;
+        written += 1 << 20;
+        seed += 1;
+    }
+    let binaries = system_binaries()?;
+    let mut left = 2 * quarter;
+    'fill: loop {
+        for p in &binaries {
+            let data = fs::read(p).unwrap_or_default();
+            let n = (data.len() as u64).min(left) as usize;
+            out.write_all(&data[..n])?;
+            left -= n as u64;
+            if left == 0 {
+                break 'fill;
+            }
+        }
+    }
+    out.flush()?;
+    drop(out);
+    file.set_len(size)?;
+    Ok(())
+}
+
+fn system_binaries() -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for dir in ["/usr/bin", "/usr/lib/x86_64-linux-gnu"] {
+        let Ok(entries) = fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_file() && fs::metadata(&p).is_ok_and(|m| m.len() > 4096) {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        bail!("no system binaries found to fill the compressible part");
+    }
+    Ok(files)
+}
+
+fn machine() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .unwrap_or_else(|| "unknown cpu".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}

@@ -1,0 +1,118 @@
+//! The real tools the tests and fixtures use, and how to install them on Debian/Ubuntu.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::run_cmd;
+
+/// (command that must be on PATH, Debian package providing it).
+pub const TOOLS: &[(&str, &str)] = &[
+    ("zstd", "zstd"),
+    ("gzip", "gzip"),
+    ("pigz", "pigz"),
+    ("lzop", "lzop"),
+    ("bzip2", "bzip2"),
+    ("xz", "xz-utils"),
+    ("xdelta3", "xdelta3"),
+    ("rdiff", "rdiff"),
+    ("sgdisk", "gdisk"),
+    ("sfdisk", "fdisk"),
+    ("parted", "parted"),
+    ("partx", "util-linux"),
+    ("losetup", "mount"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("mkfs.xfs", "xfsprogs"),
+    ("mkfs.btrfs", "btrfs-progs"),
+    ("mkfs.vfat", "dosfstools"),
+    ("mkntfs", "ntfs-3g"),
+    ("pvcreate", "lvm2"),
+    ("mksquashfs", "squashfs-tools"),
+    ("xorriso", "xorriso"),
+    ("cryptsetup", "cryptsetup-bin"),
+    ("file", "file"),
+    ("sha256sum", "coreutils"),
+];
+
+/// Python modules used as independent oracles, with their PyPI names.
+pub const PYTHON: &[(&str, &str)] = &[("dissect.archive", "dissect.archive")];
+
+/// True when running as root.
+pub fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// True when `name` is an executable on PATH (or in the sbin directories).
+pub fn have(name: &str) -> bool {
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .chain(["/usr/sbin", "/sbin"])
+        .any(|dir| std::path::Path::new(dir).join(name).is_file())
+}
+
+fn python() -> Option<&'static str> {
+    ["python3", "python"].into_iter().find(|p| have(p))
+}
+
+fn have_module(py: &str, module: &str) -> bool {
+    Command::new(py)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs every missing tool and Python module, or says exactly what to install.
+pub fn ensure_all() -> Result<()> {
+    let mut missing: Vec<&str> =
+        TOOLS.iter().filter(|(cmd, _)| !have(cmd)).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
+    let py = python();
+    if py.is_none() {
+        missing.push("python3");
+        missing.push("python3-pip");
+    }
+    if !missing.is_empty() {
+        if !is_root() {
+            bail!(
+                "missing test tools; install them with:\n  sudo apt-get update && sudo apt-get \
+                 install -y {}",
+                missing.join(" ")
+            );
+        }
+        eprintln!("xtask: installing {}", missing.join(" "));
+        let env = [("DEBIAN_FRONTEND", "noninteractive")];
+        run_cmd(Command::new("apt-get").arg("update").arg("-qq").envs(env))?;
+        run_cmd(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .envs(env),
+        )?;
+    }
+    let Some(py) = python() else { bail!("python3 is still missing after installing it") };
+    for (module, package) in PYTHON {
+        if !have_module(py, module) {
+            eprintln!("xtask: installing Python module {package}");
+            let pip = Command::new(py)
+                .args(["-m", "pip", "install", "-q", package])
+                .status()
+                .is_ok_and(|s| s.success());
+            // Debian's system Python refuses plain pip installs (PEP 668).
+            if !pip {
+                run_cmd(Command::new(py).args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--break-system-packages",
+                    package,
+                ]))?;
+            }
+        }
+    }
+    Ok(())
+}
