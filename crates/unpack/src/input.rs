@@ -377,7 +377,22 @@ impl Worker {
         Error::Corrupt {
             format,
             at,
-            detail: e.to_string().to_lowercase(),
+            detail: describe(&e),
         }
+    }
+}
+
+/// A decoder's message, lower-cased, with the checksum named where the library's wording hides it.
+///
+/// flate2 and libzstd report checksum failures without the stored and computed values, so those cannot be shown.
+fn describe(e: &io::Error) -> String {
+    let msg = e.to_string().to_lowercase();
+    if msg.contains("gzip stream does not have a matching checksum") {
+        // flate2 uses one message for both trailer fields.
+        "crc32 or length of uncompressed data does not match the gzip member trailer".to_owned()
+    } else if msg.contains("restored data doesn't match checksum") {
+        "xxh64 of uncompressed data does not match the zstd frame checksum".to_owned()
+    } else {
+        msg
     }
 }

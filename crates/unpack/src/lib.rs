@@ -30,7 +30,9 @@
 //! - Parallel decompression. vzdump writes single gzip members and single zstd frames, which decode on one
 //!   thread (platform.md §10); the worker thread already overlaps decoding with the caller's work.
 //! - Recovering data past a corrupt block. The stream stops at the first error, after delivering every byte
-//!   before it.
+//!   before it. lzop checks each block before delivering it; gzip, zstd, bzip2 and xz check their checksums at
+//!   the end of a member, frame, block or stream, so bytes delivered before such an error may already be damaged:
+//!   a caller must treat an error as invalidating the whole output.
 //! - lzop features vzdump never uses: multipart files, NRV/zlib methods.
 //!
 //! # Example

@@ -1,0 +1,122 @@
+//! The worker thread: early drop, the progress counter, repeated errors, opening paths.
+
+use std::io::{self, Read};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use unpack::{Error, Format};
+
+use crate::tools::{data, run};
+
+#[test]
+fn dropping_mid_stream_stops_the_worker() {
+    // An endless plain input: the worker would read forever if it did not notice the drop.
+    let mut input = unpack::from_reader(io::repeat(b'x'), "endless", None).expect("open");
+    let counter = input.counter();
+    let mut buf = [0u8; 1000];
+    input.read_exact(&mut buf).expect("read");
+    let started = Instant::now();
+    drop(input);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "drop returns at once"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let after = counter.load(Ordering::Relaxed);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        counter.load(Ordering::Relaxed),
+        after,
+        "the worker stopped reading"
+    );
+}
+
+#[test]
+fn dropping_mid_zstd_stream_does_not_hang() {
+    let input = data(20_000_000, 41);
+    let file = run("zstd", &["-q", "-c"], &input);
+    let mut input = unpack::from_reader(io::Cursor::new(file), "big.zst", None).expect("open");
+    let mut buf = vec![0u8; 4096];
+    input.read_exact(&mut buf).expect("read");
+    let started = Instant::now();
+    drop(input);
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
+
+/// A reader that delivers some bytes and then blocks until the test ends, like a stalled pipe.
+struct Stalled {
+    first: Option<Vec<u8>>,
+    hold: mpsc::Receiver<()>,
+}
+
+impl Read for Stalled {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(mut first) = self.first.take() {
+            let n = buf.len().min(first.len());
+            buf[..n].copy_from_slice(&first[..n]);
+            let rest = first.split_off(n);
+            self.first = (!rest.is_empty()).then_some(rest);
+            return Ok(n);
+        }
+        let _ = self.hold.recv();
+        Ok(0)
+    }
+}
+
+#[test]
+fn dropping_while_the_source_blocks_does_not_hang() {
+    let (release, hold) = mpsc::channel();
+    let stalled = Stalled {
+        first: Some(b"VMA\0 plain".to_vec()),
+        hold,
+    };
+    let input = unpack::from_reader(stalled, "stalled pipe", None).expect("open");
+    assert_eq!(input.format(), Format::Plain);
+    let started = Instant::now();
+    drop(input);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    drop(release);
+}
+
+#[test]
+fn an_error_is_returned_again_on_the_next_read() {
+    let mut file = run("zstd", &["-q", "-c"], &data(100_000, 42));
+    file.truncate(file.len() / 2);
+    let mut input = unpack::from_reader(io::Cursor::new(file), "cut.zst", None).expect("open");
+    let mut sink = Vec::new();
+    let first = input.read_to_end(&mut sink).expect_err("truncated");
+    let second = input.read(&mut [0u8; 10]).expect_err("still failed");
+    assert_eq!(first.kind(), io::ErrorKind::UnexpectedEof);
+    assert_eq!(first.to_string(), second.to_string());
+    assert!(matches!(
+        Error::from_io(&second),
+        Some(Error::Truncated {
+            format: Format::Zstd,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn open_names_the_missing_path() {
+    let err = unpack::open(std::path::Path::new("/nonexistent/vzdump-qemu-1.vma.zst"))
+        .expect_err("missing");
+    assert_eq!(
+        err.to_string(),
+        "cannot open /nonexistent/vzdump-qemu-1.vma.zst: No such file or directory (os error 2)"
+    );
+    assert!(err.hint().is_none());
+}
+
+#[test]
+fn counter_follows_the_compressed_bytes() {
+    let file = run("zstd", &["-q", "-c"], &data(3_000_000, 43));
+    let len = file.len() as u64;
+    let mut input = unpack::from_reader(io::Cursor::new(file), "x.zst", Some(len)).expect("open");
+    assert_eq!(input.compressed_len(), Some(len));
+    assert_eq!(input.name(), "x.zst");
+    let counter = input.counter();
+    io::copy(&mut input, &mut io::sink()).expect("decode");
+    assert_eq!(counter.load(Ordering::Relaxed), len);
+}
