@@ -1,22 +1,76 @@
-//! API CONTRACT STUB — to be replaced by the real implementation (see the helper brief).
+//! Read, verify, extract and write Proxmox VE backup archives (VMA) without Proxmox.
 //!
-//! Public API the CLI relies on (names and signatures must stay; additions are fine):
+//! A VMA file is what `vzdump` writes for a QEMU virtual machine: a header holding the VM's config files
+//! and the list of its disks, followed by *extents* that carry the disks' contents in 64 KiB *clusters*,
+//! of which only the non-zero 4 KiB *blocks* are stored. Clusters may come in any order and interleave
+//! between disks, but every cluster of every disk appears exactly once, which makes an archive
+//! self-checking for completeness. Only the header and the extent headers carry checksums (MD5); the
+//! disk data itself is unprotected. The format is described in `shared/specs/vma.md`, which follows the
+//! reference C implementation in proxmox/pve-qemu.
 //!
-//! ```text
-//! pub const CLUSTER_SIZE: u64 = 65536; pub const BLOCK_SIZE: u64 = 4096;
-//! pub struct Header { pub uuid: [u8;16], pub ctime: i64, pub header_size: u32,
-//!                     pub configs: Vec<Config>, pub devices: Vec<Device> }
-//! pub struct Config { pub name: String, pub data: Vec<u8> }
-//! pub struct Device { pub id: u8, pub name: String, pub size: u64 }   // Device::is_vmstate(), Device::clusters()
-//! pub struct Reader<R: Read>;  Reader::new(R) -> Result<Self>; .header() -> &Header;
-//!     .next_cluster() -> Result<Option<Cluster<'_>>>; .finish(self) -> Result<Summary>; .position() -> u64
-//! pub struct Cluster<'a> { pub dev_id: u8, pub cluster: u32, pub mask: u16, pub data: &'a [u8] }
-//!     Cluster::runs(&self, device_size) -> iterator of (byte offset in device, &[u8]) coalesced, clipped
-//! pub struct Summary { pub clusters: u64, pub stored_bytes: u64, pub zero_bytes: u64, pub extents: u64, pub bytes_read: u64 }
-//! pub struct Writer<W: Write>; Writer::new(W, &NewArchive) -> Result<Self>;
-//!     .write_cluster(dev_id, cluster, &[u8]) -> Result<()>; .finish(self) -> Result<W>
-//! pub struct NewArchive { pub uuid: [u8;16], pub ctime: i64, pub configs: Vec<Config>, pub devices: Vec<(String, u64)> }
-//! pub mod extract: ExtractOptions, Report, extract_to_dir(Reader<R>, &Path, &ExtractOptions, &mut dyn Progress)
-//! pub trait Progress { fn clusters(&mut self, done: u64, total: u64) {} }
-//! pub enum Error (thiserror, non_exhaustive) with offsets; pub type Result<T>
+//! # Main types
+//!
+//! - [`Reader`] streams an archive from any [`std::io::Read`] (a file, a pipe from a decompressor, stdin)
+//!   without seeking. [`Reader::new`] validates the whole [`Header`] ([`Config`]s and [`Device`]s);
+//!   [`Reader::next_cluster`] yields each [`Cluster`] after validating its extent; [`Reader::finish`]
+//!   proves the archive ended cleanly and was complete, returning a [`Summary`]. [`Reader::verify`] does
+//!   all of that in one call.
+//! - [`Writer`] produces archives byte for byte as the reference `vma create` lays them out, from a
+//!   [`NewArchive`] description and clusters written in any order.
+//! - [`extract::extract_to_dir`] writes configs and sparse raw disk images named like `vma extract` does.
+//! - [`Progress`] receives progress reports; [`Error`] says what went wrong and at which byte offset, and
+//!   [`Error::hint`] suggests what to do.
+//!
+//! The [`format`] module holds the layout: sizes, limits, magic numbers and field offsets.
+//!
+//! # Non-goals
+//!
+//! No decompression (the caller hands in a decompressed stream), no random access or mounting, no
+//! repair of damaged archives, and no printing: this crate returns data and errors and leaves
+//! presentation to its caller. Differential archives are reconstructed by another crate before they
+//! reach this one.
+//!
+//! # Example
+//!
+//! Write a small archive with one config and one disk into memory, then read it back:
+//!
 //! ```
+//! use vma::{NewArchive, Config, Reader, Writer};
+//!
+//! let archive = NewArchive {
+//!     uuid: [7; 16],
+//!     ctime: 1_700_000_000,
+//!     configs: vec![Config { name: "qemu-server.conf".into(), data: b"memory: 512\n".to_vec() }],
+//!     devices: vec![("drive-scsi0".into(), 2 * 65536)],
+//! };
+//! let mut writer = Writer::new(Vec::new(), &archive)?;
+//! writer.write_cluster(1, 1, &[0xAB; 4096])?; // one stored block, fifteen zero blocks
+//! writer.write_cluster(1, 0, &[])?;           // an all-zero cluster
+//! let bytes = writer.finish()?;
+//!
+//! let mut reader = Reader::new(&bytes[..])?;
+//! assert_eq!(reader.header().configs, archive.configs);
+//! assert_eq!(reader.header().devices[0].name, "drive-scsi0");
+//! let mut clusters = Vec::new();
+//! while let Some(c) = reader.next_cluster()? {
+//!     clusters.push((c.cluster, c.mask, c.data.len()));
+//! }
+//! assert_eq!(clusters, [(1, 0b1, 4096), (0, 0, 0)]);
+//! let summary = reader.finish()?;
+//! assert_eq!(summary.stored_bytes, 4096);
+//! assert_eq!(summary.zero_bytes, 2 * 65536 - 4096);
+//! # Ok::<(), vma::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod coverage;
+mod error;
+pub mod extract;
+pub mod format;
+mod read;
+mod write;
+
+pub use error::{Error, Result};
+pub use format::{BLOCK_SIZE, CLUSTER_SIZE};
+pub use read::{Cluster, Config, Device, Header, Progress, Reader, Runs, Summary};
+pub use write::{NewArchive, Writer, encode_header};

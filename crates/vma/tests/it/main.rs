@@ -1,0 +1,11 @@
+//! Integration tests of the `vma` crate.
+
+// Panicking on unexpected results is how tests fail.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod corrupt;
+mod extract;
+mod real;
+mod roundtrip;
+mod writer;
