@@ -1,0 +1,323 @@
+//! LVM2 volume groups written by lvm2 through loop devices (without device-mapper), checked
+//! against pvs/lvs reports of the same image.
+
+use std::path::Path;
+
+use partitions::FsKind;
+
+use crate::tools::*;
+
+const MIB: u64 = 1 << 20;
+
+/// Runs an lvm2 command with a private configuration that only sees `devs`.
+struct Lvm {
+    dir: tempfile::TempDir,
+}
+
+impl Lvm {
+    fn new(devs: &[&str]) -> Lvm {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let accept: Vec<String> = devs.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
+        let conf = format!(
+            "devices {{ filter = [ {}, \"r|.*|\" ] obtain_device_list_from_udev = 0 }}\n\
+             activation {{ udev_sync = 0 udev_rules = 0 }}\n\
+             backup {{ backup = 0 archive = 0 }}\n\
+             global {{ use_lvmpolld = 0 }}\n",
+            accept.join(", ")
+        );
+        std::fs::write(dir.path().join("lvm.conf"), conf).expect("lvm.conf");
+        Lvm { dir }
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> String {
+        let sysdir = self.dir.path().to_str().expect("path");
+        run_env(
+            tool,
+            args,
+            &[
+                ("LVM_SYSTEM_DIR", sysdir),
+                ("LVM_SUPPRESS_FD_WARNINGS", "1"),
+            ],
+        )
+    }
+
+    /// `lvcreate` that writes metadata only (no device-mapper here).
+    fn lvcreate(&self, args: &[&str]) {
+        let mut all = vec!["--driverloaded", "n", "-an", "-Zn", "-y", "-q"];
+        all.extend(args);
+        self.run("lvcreate", &all);
+    }
+
+    fn report(&self, tool: &str, fields: &str) -> Vec<Vec<String>> {
+        let out = self.run(
+            tool,
+            &[
+                "--noheadings",
+                "--units",
+                "b",
+                "--nosuffix",
+                "--separator",
+                "|",
+                "-o",
+                fields,
+            ],
+        );
+        out.lines()
+            .map(|l| l.trim().split('|').map(str::to_string).collect())
+            .collect()
+    }
+}
+
+#[test]
+fn linear_striped_fragmented_and_spanning_lvs() {
+    if !can_loop("linear_striped_fragmented_and_spanning_lvs") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = sparse(dir.path(), "lvm.img", 128 * MIB);
+    let layout = "label: dos\nstart=2048, size=8M, type=83\nsize=56M, type=8e\nsize=56M, type=8e\n";
+    run_stdin("sfdisk", &["-q", img.to_str().expect("path")], layout);
+    let (_, parts) = sfdisk_json(&img);
+    let (p2, p3) = (&parts[1], &parts[2]);
+
+    let expected_pvs;
+    let expected_lvs;
+    let expected_seqno;
+    {
+        let a = Loop::attach(&img, p2.1 * 512, p2.2 * 512, &[]);
+        let b = Loop::attach(&img, p3.1 * 512, p3.2 * 512, &[]);
+        let lvm = Lvm::new(&[&a.0, &b.0]);
+        lvm.run("pvcreate", &["-q", "-y", &a.0, &b.0]);
+        lvm.run("vgcreate", &["-q", "-s", "4M", "vg0", &a.0, &b.0]);
+        lvm.lvcreate(&["-L", "12M", "-n", "root", "vg0", &a.0]);
+        lvm.lvcreate(&["-L", "8M", "-n", "frag", "vg0", &a.0]);
+        lvm.lvcreate(&["-L", "4M", "-n", "gap", "vg0", &a.0]);
+        lvm.run(
+            "lvextend",
+            &["-q", "--driverloaded", "n", "-L", "+4M", "vg0/frag", &a.0],
+        );
+        lvm.lvcreate(&["-i", "2", "-I", "64k", "-L", "8M", "-n", "striped", "vg0"]);
+        lvm.lvcreate(&["-L", "8M", "-n", "onb", "vg0", &b.0]);
+        let a_last = format!("{}:10-11", a.0);
+        let b_first = format!("{}:6-7", b.0);
+        lvm.lvcreate(&["-L", "16M", "-n", "span", "vg0", &a_last, &b_first]);
+        let devs = [(a.0.clone(), p2.1 * 512), (b.0.clone(), p3.1 * 512)];
+        let off = |dev: &str| devs.iter().find(|d| d.0 == dev).map(|d| d.1).expect("dev");
+        expected_pvs = lvm
+            .report("pvs", "pv_name,pv_uuid,pe_start")
+            .into_iter()
+            .map(|r| {
+                (
+                    off(&r[0]),
+                    r[1].clone(),
+                    r[2].parse::<u64>().expect("pe_start"),
+                )
+            })
+            .collect::<Vec<_>>();
+        expected_lvs = lvm
+            .report(
+                "lvs",
+                "lv_name,seg_start_pe,seg_size_pe,seg_pe_ranges,segtype,vg_extent_size,lv_size",
+            )
+            .into_iter()
+            .map(|r| {
+                // seg_pe_ranges is "/dev/loopN:FIRST-LAST" per stripe, space separated.
+                let ranges: Vec<(u64, u64, u64)> = r[3]
+                    .split_whitespace()
+                    .map(|s| {
+                        let (dev, range) = s.rsplit_once(':').expect("range");
+                        let (first, last) = range.split_once('-').expect("dash");
+                        (
+                            off(dev),
+                            first.parse().expect("n"),
+                            last.parse().expect("n"),
+                        )
+                    })
+                    .collect();
+                (
+                    r[0].clone(),
+                    r[4].clone(),
+                    ranges,
+                    r[5].parse::<u64>().expect("es"),
+                    r[6].parse::<u64>().expect("size"),
+                )
+            })
+            .collect::<Vec<_>>();
+        expected_seqno = lvm.report("vgs", "vg_seqno")[0][0]
+            .parse::<u64>()
+            .expect("seqno");
+    }
+    // Put an ext4 into vg0/root at the offset lvm2 reports.
+    let root = expected_lvs.iter().find(|l| l.0 == "root").expect("root");
+    let (pv_off, first_pe, _) = root.2[0];
+    let pe_start = expected_pvs.iter().find(|p| p.0 == pv_off).expect("pv").2;
+    let root_offset = pv_off + pe_start + first_pe * root.3;
+    let fs = sparse(dir.path(), "root.fs", 12 * MIB);
+    run(
+        "mkfs.ext4",
+        &["-q", "-L", "lvroot", fs.to_str().expect("path")],
+    );
+    write_at(&img, root_offset, &fs);
+
+    let scan = scan(&img);
+    assert_eq!(scan.volume_groups.len(), 1, "{:?}", scan.warnings);
+    let vg = &scan.volume_groups[0];
+    assert_eq!(
+        (vg.name.as_str(), vg.seqno, vg.extent_size),
+        ("vg0", expected_seqno, 4 * MIB)
+    );
+    for (off, uuid, pe_start) in &expected_pvs {
+        let pv = vg
+            .physical_volumes
+            .iter()
+            .find(|p| &p.uuid == uuid)
+            .expect("pv");
+        assert_eq!((pv.offset, pv.pe_start), (Some(*off), *pe_start));
+        let part = scan
+            .partitions
+            .iter()
+            .find(|p| p.start == *off)
+            .expect("partition");
+        assert_eq!(part.fs.as_ref().map(|f| f.kind), Some(FsKind::Lvm2Pv));
+        assert_eq!(
+            part.lvm.as_ref().map(|l| l.uuid.as_str()),
+            Some(uuid.as_str())
+        );
+        assert_eq!(
+            part.lvm.as_ref().and_then(|l| l.vg_name.as_deref()),
+            Some("vg0")
+        );
+    }
+    // Every linear segment's bytes, from lvs, in LV order.
+    for name in ["root", "frag", "gap", "striped", "onb", "span"] {
+        let lv = scan.logical_volume(&format!("vg0/{name}")).expect("lv");
+        let segs: Vec<_> = expected_lvs.iter().filter(|l| l.0 == name).collect();
+        assert_eq!(lv.size, segs[0].4, "{name}");
+        assert_eq!(lv.segments.len(), segs.len(), "{name}");
+        let linear = segs.iter().all(|s| s.1 == "linear");
+        if linear {
+            let mut want: Vec<partitions::ByteExtent> = Vec::new();
+            for s in &segs {
+                let (pv_off, first, last) = s.2[0];
+                let pe_start = expected_pvs.iter().find(|p| p.0 == pv_off).expect("pv").2;
+                let offset = pv_off + pe_start + first * s.3;
+                let size = (last - first + 1) * s.3;
+                match want.last_mut() {
+                    Some(w) if w.offset + w.size == offset => w.size += size,
+                    _ => want.push(partitions::ByteExtent { offset, size }),
+                }
+            }
+            assert_eq!(lv.extents, want, "{name}");
+        }
+        match name {
+            "root" | "gap" | "onb" => assert!(lv.byte_range().is_some(), "{name}: {lv:?}"),
+            _ => assert!(
+                lv.needs_device_mapper.is_some(),
+                "{name} must need device mapper"
+            ),
+        }
+    }
+    let why = |n: &str| {
+        scan.logical_volume(n)
+            .and_then(|l| l.needs_device_mapper.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        why("vg0/frag").contains("non-contiguous"),
+        "{}",
+        why("vg0/frag")
+    );
+    assert!(
+        why("vg0/striped").contains("striped over 2"),
+        "{}",
+        why("vg0/striped")
+    );
+    assert!(why("vg0/span").contains("2 PVs"), "{}", why("vg0/span"));
+
+    let root_lv = scan.logical_volume("vg0/root").expect("root");
+    assert_eq!(root_lv.byte_range().map(|r| r.offset), Some(root_offset));
+    let (ty, label, uuid) = blkid(&img, root_offset);
+    let fs = root_lv.fs.as_ref().expect("fs");
+    assert_eq!(
+        (blkid_type(fs.kind), &fs.label, &fs.uuid),
+        (ty.as_str(), &label, &uuid)
+    );
+    let t = scan
+        .mount_targets()
+        .into_iter()
+        .find(|t| t.id == "vg0/root")
+        .expect("target");
+    assert_eq!(
+        (t.offset, t.size, t.fstype),
+        (root_offset, 12 * MIB, "ext4")
+    );
+}
+
+#[test]
+fn whole_disk_pv_with_one_missing_pv() {
+    if !can_loop("whole_disk_pv_with_one_missing_pv") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a_img = sparse(dir.path(), "a.img", 32 * MIB);
+    let b_img = sparse(dir.path(), "b.img", 32 * MIB);
+    let (pe_start, root_first) = {
+        let a = Loop::attach(&a_img, 0, 0, &[]);
+        let b = Loop::attach(&b_img, 0, 0, &[]);
+        let lvm = Lvm::new(&[&a.0, &b.0]);
+        lvm.run("pvcreate", &["-q", "-y", &a.0, &b.0]);
+        lvm.run("vgcreate", &["-q", "-s", "1M", "vgw", &a.0, &b.0]);
+        lvm.lvcreate(&["-L", "8M", "-n", "root", "vgw", &a.0]);
+        lvm.lvcreate(&["-L", "8M", "-n", "other", "vgw", &b.0]);
+        let pvs = lvm.report("pvs", "pv_name,pe_start");
+        let pe = pvs.iter().find(|r| r[0] == a.0).expect("pv a")[1]
+            .parse::<u64>()
+            .expect("n");
+        let segs = lvm.report("lvs", "lv_name,seg_pe_ranges");
+        let r = segs.iter().find(|r| r[0] == "root").expect("root")[1].clone();
+        let first = r
+            .rsplit_once(':')
+            .and_then(|x| x.1.split_once('-'))
+            .expect("range")
+            .0
+            .parse::<u64>()
+            .expect("n");
+        (pe, first)
+    };
+    let scan = scan(Path::new(&a_img));
+    assert_eq!(
+        scan.whole_disk_fs.as_ref().map(|f| f.kind),
+        Some(FsKind::Lvm2Pv)
+    );
+    assert!(scan.whole_disk_lvm.is_some());
+    let vg = &scan.volume_groups[0];
+    assert_eq!(
+        vg.physical_volumes
+            .iter()
+            .filter(|p| p.offset.is_none())
+            .count(),
+        1
+    );
+    assert!(
+        scan.warnings
+            .iter()
+            .any(|w| w.contains("is not in this image")),
+        "{:?}",
+        scan.warnings
+    );
+    let root = scan.logical_volume("vgw/root").expect("root");
+    assert_eq!(
+        root.byte_range(),
+        Some(partitions::ByteExtent {
+            offset: pe_start + root_first * MIB,
+            size: 8 * MIB
+        })
+    );
+    let other = scan.logical_volume("vgw/other").expect("other");
+    assert!(
+        other
+            .needs_device_mapper
+            .as_deref()
+            .is_some_and(|r| r.contains("not in this image"))
+    );
+}
