@@ -17,10 +17,12 @@
 //! - [`Error`] is the one error type. Decoding errors reach `read` as an [`std::io::Error`] carrying an
 //!   [`Error`]; [`Error::from_io`] recovers it. Every malformed-input error names the format and the compressed
 //!   byte offset; checksum errors name the checksum with expected and found values; [`Error::hint`] adds advice.
-//! - [`LzopReader`] and [`LzopWriter`] are the lzop container (lzop.md), usable on their own. The LZO1X codec comes
-//!   from the `lzo` (decoding) and `lzokay-native` (encoding) crates; gzip, zstd, bzip2 and xz come from
-//!   `flate2`, `zstd`, `bzip2` and `liblzma`. Concatenated gzip members, zstd frames, lzop files, bzip2 and xz
-//!   streams are all decoded.
+//! - [`LzopReader`] and [`LzopWriter`] are the lzop container (lzop.md), usable on their own. LZO1X decoding
+//!   comes from the `lzo` crate; encoding is a small greedy LZO1X-1-style compressor of our own (`lzo1x.rs`),
+//!   because `lzokay-native`, the registry's encoder, ran at about 10 MB/s. The writer decodes every block again
+//!   before writing it and stores it raw if that fails, so an encoder bug could cost space but not data. gzip,
+//!   zstd, bzip2 and xz come from `flate2`, `zstd`, `bzip2` and `liblzma`. Concatenated gzip members, zstd frames,
+//!   lzop files, bzip2 and xz streams are all decoded.
 //! - [`compressor`] wraps a writer for [`Compression`] `None`, `Gzip`, `Zstd` or `Lzop`, chosen by
 //!   [`Compression::from_path`]; the returned [`FinishWrite`] must be finished to write the trailer.
 //!
@@ -60,6 +62,7 @@
 mod compress;
 mod error;
 mod input;
+mod lzo1x;
 mod lzop;
 mod sniff;
 

@@ -2,13 +2,14 @@
 //!
 //! The container is a magic, a variable header with its own checksum, then blocks of LZO1X data (or stored raw
 //! bytes) each with optional Adler-32/CRC-32 words, ended by a zero length. All integers are big-endian. The
-//! LZO1X codec itself comes from the `lzo` crate (decoding) and `lzokay-native` (encoding); this module only
+//! LZO1X codec comes from the `lzo` crate (decoding) and our own greedy encoder in `lzo1x.rs`; this module only
 //! handles the container, written from the format notes without reference to lzop's (GPL) source.
 
 use std::io::{self, Read, Write};
 
 use crate::Format;
 use crate::error::Error;
+use crate::lzo1x::Lzo1x;
 use crate::sniff::LZOP_MAGIC;
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -595,7 +596,8 @@ const WRITE_FLAGS: u32 = 0x0300_000D;
 pub struct LzopWriter<W: Write> {
     inner: W,
     buf: Vec<u8>,
-    dict: Box<lzokay_native::Dict>,
+    lzo: Lzo1x,
+    packed: Vec<u8>,
     check: Vec<u8>,
     header_written: bool,
 }
@@ -606,7 +608,8 @@ impl<W: Write> LzopWriter<W> {
         LzopWriter {
             inner,
             buf: Vec::with_capacity(WRITE_BLOCK_LEN),
-            dict: Box::new(lzokay_native::Dict::new()),
+            lzo: Lzo1x::new(),
+            packed: Vec::new(),
             check: Vec::new(),
             header_written: false,
         }
@@ -640,30 +643,24 @@ impl<W: Write> LzopWriter<W> {
         let len =
             u32::try_from(data.len()).map_err(|_| io::Error::other("lzop block too large"))?;
         let adler = adler2::adler32_slice(data);
-        let packed = lzokay_native::compress_with_dict(data, &mut self.dict)
-            .ok()
-            .filter(|c| c.len() < data.len())
-            .filter(|c| {
-                self.check.resize(data.len(), 0);
-                matches!(lzo::decompress_into(c, &mut self.check), Ok(n) if n == data.len())
-                    && self.check == *data
-            });
+        self.lzo.compress(data, &mut self.packed);
+        self.check.resize(data.len(), 0);
+        let packed = self.packed.len() < data.len()
+            && matches!(lzo::decompress_into(&self.packed, &mut self.check), Ok(n) if n == data.len())
+            && self.check == *data;
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&len.to_be_bytes());
         head[8..].copy_from_slice(&adler.to_be_bytes());
-        match packed {
-            Some(c) => {
-                let clen =
-                    u32::try_from(c.len()).map_err(|_| io::Error::other("lzop block too large"))?;
-                head[4..8].copy_from_slice(&clen.to_be_bytes());
-                self.inner.write_all(&head)?;
-                self.inner.write_all(&c)?;
-            }
-            None => {
-                head[4..8].copy_from_slice(&len.to_be_bytes());
-                self.inner.write_all(&head)?;
-                self.inner.write_all(data)?;
-            }
+        if packed {
+            let clen = u32::try_from(self.packed.len())
+                .map_err(|_| io::Error::other("lzop block too large"))?;
+            head[4..8].copy_from_slice(&clen.to_be_bytes());
+            self.inner.write_all(&head)?;
+            self.inner.write_all(&self.packed)?;
+        } else {
+            head[4..8].copy_from_slice(&len.to_be_bytes());
+            self.inner.write_all(&head)?;
+            self.inner.write_all(data)?;
         }
         self.buf.clear();
         Ok(())
