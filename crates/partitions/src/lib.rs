@@ -306,7 +306,14 @@ pub fn scan_with<R: Read + Seek>(image: &mut R, opts: &ScanOptions) -> Result<Sc
         for e in gpt.entries {
             let at = gpt.header.at;
             let start = mul(e.first_lba, ss, "GPT partition start", at)?;
-            let sectors = e.last_lba - e.first_lba + 1;
+            let sectors = (e.last_lba - e.first_lba)
+                .checked_add(1)
+                .ok_or(Error::OutOfRange {
+                    what: "GPT partition last LBA",
+                    at,
+                    value: e.last_lba,
+                    limit: u64::MAX - 1,
+                })?;
             scan.partitions.push(Partition {
                 number: e.number,
                 kind: PartitionKind::Gpt,

@@ -269,9 +269,15 @@ fn read_mda<R: Read + Seek>(
             limit: MAX_LVM_METADATA,
         });
     }
+    let text_at = at.checked_add(rl_off).ok_or(Error::OutOfRange {
+        what: "LVM2 metadata text location",
+        at: at + 40,
+        value: rl_off,
+        limit: u64::MAX - at,
+    })?;
     // The text may wrap around the end of the circular buffer back to just after the header.
     let first = rl_size.min(mda_size - rl_off);
-    let mut text = disk.read_exact_at("LVM2 metadata text", at + rl_off, first)?;
+    let mut text = disk.read_exact_at("LVM2 metadata text", text_at, first)?;
     if first < rl_size {
         let rest = disk.read_exact_at(
             "LVM2 metadata text",
@@ -283,23 +289,22 @@ fn read_mda<R: Read + Seek>(
     let text_crc = lvm_crc(LVM_INITIAL_CRC, &text);
     if text_crc != rl_crc {
         warnings.push(format!(
-            "LVM2 metadata text at byte {} has a bad checksum (stored {rl_crc:#010x}, computed \
-             {text_crc:#010x}); it is used anyway",
-            at + rl_off
+            "LVM2 metadata text at byte {text_at} has a bad checksum (stored {rl_crc:#010x}, \
+             computed {text_crc:#010x}); it is used anyway"
         ));
     }
     let end = text.iter().position(|c| *c == 0).unwrap_or(text.len());
-    let top = lvm_text::parse(&text[..end], at + rl_off)?;
+    let top = lvm_text::parse(&text[..end], text_at)?;
     let (name, vg) = top
         .sections()
         .find(|(_, v)| v.get("seqno").is_some())
         .ok_or_else(|| Error::Invalid {
             what: "LVM2 metadata text",
-            at: at + rl_off,
+            at: text_at,
             reason: "no volume group section with a seqno".into(),
         })?;
     let seqno = vg.uint("seqno").unwrap_or(0);
-    Ok(Some((seqno, vg.clone(), name.to_string(), at + rl_off)))
+    Ok(Some((seqno, vg.clone(), name.to_string(), text_at)))
 }
 
 fn plain(uuid: &str) -> String {

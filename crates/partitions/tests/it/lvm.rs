@@ -321,3 +321,83 @@ fn whole_disk_pv_with_one_missing_pv() {
             .is_some_and(|r| r.contains("not in this image"))
     );
 }
+
+/// True when the current metadata text of the metadata area at byte 4096 of `dev` wraps around
+/// the end of its circular buffer (read straight from the mda header, as LVM2 lays it out).
+fn metadata_wraps(dev: &str) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(dev).expect("open pv");
+    let mut h = [0u8; 64];
+    f.seek(SeekFrom::Start(4096)).expect("seek");
+    f.read_exact(&mut h).expect("read mda header");
+    let le = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
+    le(40) + le(48) > le(32)
+}
+
+#[test]
+fn metadata_that_wraps_around_the_circular_buffer() {
+    if !can_loop("metadata_that_wraps_around_the_circular_buffer") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = sparse(dir.path(), "wrap.img", 64 * MIB);
+    let (seqno, lvs) = {
+        let a = Loop::attach(&img, 0, 0, &[]);
+        let lvm = Lvm::new(&[&a.0]);
+        // The smallest metadata area LVM2 accepts, so a few dozen updates fill the ring.
+        lvm.run(
+            "pvcreate",
+            &[
+                "-q",
+                "-y",
+                "--metadatasize",
+                "32k",
+                "--dataalignment",
+                "64k",
+                &a.0,
+            ],
+        );
+        lvm.run("vgcreate", &["-q", "-s", "1M", "vgr", &a.0]);
+        let mut n = 0;
+        while !metadata_wraps(&a.0) {
+            n += 1;
+            assert!(n < 60, "the metadata never wrapped");
+            lvm.lvcreate(&["-L", "1M", "-n", &format!("lv{n}"), "vgr"]);
+        }
+        eprintln!("metadata wrapped after {n} lvcreate calls");
+        let seqno = lvm.report("vgs", "vg_seqno")[0][0]
+            .parse::<u64>()
+            .expect("seqno");
+        let lvs: Vec<(String, u64)> = lvm
+            .report("lvs", "lv_name,seg_pe_ranges")
+            .into_iter()
+            .map(|r| {
+                let first = r[1]
+                    .rsplit_once(':')
+                    .and_then(|x| x.1.split_once('-'))
+                    .expect("range")
+                    .0;
+                (r[0].clone(), first.parse::<u64>().expect("pe"))
+            })
+            .collect();
+        (seqno, lvs)
+    };
+    let scan = scan(&img);
+    assert!(scan.warnings.is_empty(), "{:?}", scan.warnings);
+    let vg = &scan.volume_groups[0];
+    assert_eq!(vg.seqno, seqno);
+    assert_eq!(vg.logical_volumes.len(), lvs.len());
+    let pe_start = vg.physical_volumes[0].pe_start;
+    assert_eq!(pe_start, 64 * 1024);
+    for (name, first_pe) in &lvs {
+        let lv = scan.logical_volume(&format!("vgr/{name}")).expect("lv");
+        assert_eq!(
+            lv.byte_range(),
+            Some(partitions::ByteExtent {
+                offset: pe_start + first_pe * MIB,
+                size: MIB
+            }),
+            "{name}"
+        );
+    }
+}

@@ -5,4 +5,5 @@ mod fs;
 mod gpt;
 mod lvm;
 mod mbr;
+mod robust;
 mod tools;
