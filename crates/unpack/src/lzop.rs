@@ -741,6 +741,94 @@ mod tests {
         );
     }
 
+    /// A header like lzop 1.04's with the given method, flags and filter, and a correct Adler-32.
+    fn header(method: u8, flags: u32, filter: Option<u32>) -> Vec<u8> {
+        let mut h = vec![0x10, 0x40, 0x20, 0xA0, 0x09, 0x40, method, 5];
+        h.extend_from_slice(&flags.to_be_bytes());
+        if let Some(f) = filter {
+            h.extend_from_slice(&f.to_be_bytes());
+        }
+        h.extend_from_slice(&[0; 13]);
+        let sum = adler2::adler32_slice(&h);
+        [&LZOP_MAGIC[..], &h, &sum.to_be_bytes()].concat()
+    }
+
+    fn message(file: &[u8]) -> String {
+        let err = unpack(file).expect_err("must fail");
+        Error::from_io(&err).expect("an unpack error").to_string()
+    }
+
+    #[test]
+    fn unsupported_features_are_named() {
+        assert_eq!(
+            message(&header(0x1c, 0x0300_000D, None)),
+            "unsupported lzop file at compressed byte 0: compression method 28 (only the LZO1X methods 1 to 3)"
+        );
+        assert_eq!(
+            message(&header(1, 0x0300_040D, None)),
+            "unsupported lzop file at compressed byte 0: a multipart (split) file"
+        );
+        assert_eq!(
+            message(&header(1, 0x0300_080D, Some(17))),
+            "unsupported lzop file at compressed byte 0: filter 17 (only the delta filters 1 to 16 exist)"
+        );
+    }
+
+    #[test]
+    fn impossible_block_lengths_are_corrupt() {
+        let mut file = header(1, 0x0300_000C, None);
+        file.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 5, 1, 2, 3, 4, 5]);
+        assert_eq!(
+            message(&file),
+            "corrupt lzop data at compressed byte 38: block 0 has stored length 5 for uncompressed length 4"
+        );
+    }
+
+    #[test]
+    fn undecodable_lzo_data_is_corrupt() {
+        // No checksums (lzop -F), and a payload that starts with a literal run of 20 bytes but holds only 2.
+        let mut file = header(1, 0x0300_000C, None);
+        file.extend_from_slice(&[0, 0, 0, 100, 0, 0, 0, 3, 17 + 20, b'a', b'b', 0, 0, 0, 0]);
+        assert_eq!(
+            message(&file),
+            "corrupt lzop data at compressed byte 38: block 0 does not decompress: lzo: compressed input ended prematurely"
+        );
+    }
+
+    #[test]
+    fn compressed_data_checksum_is_checked_before_decoding() {
+        // ADLER32_D and ADLER32_C (1 | 2), the latter wrong, for a compressed block.
+        let mut file = header(1, 0x0300_000F, None);
+        let payload = [0x11 + 3, b'a', b'b', b'c', 0x11, 0, 0];
+        file.extend_from_slice(&100u32.to_be_bytes());
+        file.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        file.extend_from_slice(&0u32.to_be_bytes()); // Adler-32 of uncompressed data: not reached.
+        file.extend_from_slice(&1u32.to_be_bytes()); // Adler-32 of compressed data: wrong.
+        file.extend_from_slice(&payload);
+        let found = adler2::adler32_slice(&payload);
+        assert_eq!(
+            message(&file),
+            format!(
+                "lzop block 0 at byte 38: adler32 of compressed data expected 0x00000001 found {found:#010x}"
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_flag_bits_are_a_warning() {
+        let mut file = header(1, 0x0300_400C, None);
+        file.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 2, b'h', b'i', 0, 0, 0, 0]);
+        let mut r = LzopReader::new(&file[..]);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).expect("decodes");
+        assert_eq!(out, b"hi");
+        assert_eq!(
+            r.warnings(),
+            ["lzop header at byte 0 has unknown flag bits 0x00004000 set"]
+        );
+        assert_eq!(r.blocks(), 1);
+    }
+
     #[test]
     fn oversized_block_is_refused_before_allocating() {
         let mut file = pack(b"");
