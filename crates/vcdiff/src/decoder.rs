@@ -184,7 +184,6 @@ impl<S: SourceRead, D: Read> Decoder<S, D> {
             self.input
                 .read_into(&mut self.stored[k], hdr.section_lens[k], section.name())?;
         }
-        let limit = section_limit(self.max_target);
         let mut compressed = [false; 3];
         for (k, section) in Section::ALL.into_iter().enumerate() {
             if hdr.delta_indicator & section.indicator_bit() == 0 {
@@ -198,6 +197,7 @@ impl<S: SourceRead, D: Read> Decoder<S, D> {
                 what: "compressed section length",
                 at,
             })?;
+            let limit = section_limit(section, hdr.target_len);
             if len > limit {
                 return Err(Error::LimitExceeded {
                     what: "decompressed section length",
@@ -309,5 +309,198 @@ impl<S, D> std::fmt::Debug for Decoder<S, D> {
             .field("total_out", &self.total_out)
             .field("state", &self.state)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{ForwardSource, NoSource};
+
+    const HEADER: [u8; 5] = [0xd6, 0xc3, 0xc4, 0x00, 0x00];
+
+    fn delta(window: &[u8]) -> Vec<u8> {
+        [&HEADER[..], window].concat()
+    }
+
+    fn run<S: SourceRead>(source: S, delta: &[u8]) -> Result<Vec<u8>> {
+        let mut d = Decoder::new(source, delta, Options::default())?;
+        let mut out = Vec::new();
+        while let Some(w) = d.next_window()? {
+            out.extend_from_slice(w);
+        }
+        assert_eq!(d.delta_offset(), delta.len() as u64);
+        Ok(out)
+    }
+
+    /// ADD "abc", then COPY 6 from address 0 (SELF), overlapping its own output.
+    const ABC: [u8; 15] = [
+        0x00, 0x0b, 0x09, 0x00, 0x03, 0x02, 0x01, b'a', b'b', b'c', 0x04, 0x16, 0x00, 0, 0,
+    ];
+
+    #[test]
+    fn hand_made_window() {
+        let d = delta(&ABC[..13]);
+        assert_eq!(run(NoSource, &d).expect("valid"), b"abcabcabc");
+        // Two windows in a row, and the address cache reset between them.
+        let d2 = [&d[..], &ABC[..13]].concat();
+        assert_eq!(run(NoSource, &d2).expect("valid"), b"abcabcabcabcabcabc");
+    }
+
+    #[test]
+    fn source_copies() {
+        // Segment of 3 bytes at source offset 2; COPY 3 from the segment, COPY 3 from target.
+        let w = [
+            0x01, 0x03, 0x02, 0x0b, 0x06, 0x00, 0x00, 0x04, 0x02, 19, 3, 19, 3, 0x00, 0x03,
+        ];
+        assert_eq!(
+            run(ForwardSource(&b"xxabc"[..]), &delta(&w)).expect("valid"),
+            b"abcabc"
+        );
+        let err = run(ForwardSource(&b"xxab"[..]), &delta(&w)).expect_err("short source");
+        assert!(
+            matches!(
+                err,
+                Error::SourceTooShort {
+                    wanted: 4,
+                    source_len: 4,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // A copy of 4 from segment address 0 crosses the 3-byte segment end.
+        let mut cross = w;
+        cross[10] = 4;
+        cross[4] = 7;
+        let err = run(ForwardSource(&b"xxabcd"[..]), &delta(&cross)).expect_err("crosses");
+        assert!(matches!(err, Error::BadInstruction { at: 14, .. }), "{err}");
+    }
+
+    fn with(patch: &[(usize, u8)]) -> Vec<u8> {
+        let mut w = ABC[..13].to_vec();
+        for &(i, v) in patch {
+            w[i] = v;
+        }
+        delta(&w)
+    }
+
+    #[test]
+    fn rejections() {
+        let err = run(NoSource, &with(&[(0, 0x02)])).expect_err("vcd_target");
+        assert!(
+            matches!(err, Error::TargetWindowUnsupported { window: 0, at: 5 }),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(0, 0x08)])).expect_err("bits");
+        assert!(
+            matches!(
+                err,
+                Error::BadIndicator {
+                    what: "window indicator",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(1, 0x0c)])).expect_err("length");
+        assert!(
+            matches!(
+                err,
+                Error::EncodingLength {
+                    declared: 12,
+                    found: 11,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(12, 0x05)])).expect_err("address");
+        assert!(
+            matches!(
+                err,
+                Error::BadInstruction {
+                    window: 0,
+                    at: 16,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(2, 0x0a)])).expect_err("short");
+        assert!(
+            matches!(
+                err,
+                Error::ShortWindow {
+                    expected: 10,
+                    found: 9,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(2, 0x08)])).expect_err("overflow");
+        assert!(matches!(err, Error::BadInstruction { at: 16, .. }), "{err}");
+        let err = run(NoSource, &with(&[(3, 0x01)])).expect_err("not declared");
+        assert!(
+            matches!(err, Error::SecondaryNotDeclared { at: 8, .. }),
+            "{err}"
+        );
+        let err = run(NoSource, &with(&[(3, 0x08)])).expect_err("delta bits");
+        assert!(
+            matches!(
+                err,
+                Error::BadIndicator {
+                    what: "delta indicator",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // One more data byte than the instructions use.
+        let mut w = ABC[..10].to_vec();
+        w[1] = 0x0c;
+        w[4] = 0x04;
+        w.extend_from_slice(&[b'd', 0x04, 0x16, 0x00]);
+        let err = run(NoSource, &delta(&w)).expect_err("extra data");
+        assert!(
+            matches!(
+                err,
+                Error::ExtraSectionBytes {
+                    section: "data",
+                    at: 12,
+                    extra: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn checksum_and_poisoning() {
+        // VCD_ADLER32 with a stored checksum of 0: the window is rebuilt, then rejected.
+        let mut w = vec![0x04, 0x0f];
+        w.extend_from_slice(&ABC[2..7]);
+        w.extend_from_slice(&[0, 0, 0, 0]);
+        w.extend_from_slice(&ABC[7..13]);
+        let d = delta(&w);
+        let mut dec = Decoder::new(NoSource, &d[..], Options::default()).expect("header");
+        let err = dec.next_window().expect_err("mismatch");
+        assert!(matches!(
+            err,
+            Error::ChecksumMismatch {
+                window: 0,
+                at: 5,
+                expected: 0,
+                ..
+            }
+        ));
+        assert!(matches!(dec.next_window(), Err(Error::Poisoned)));
+        let mut out = Vec::new();
+        let mut dec = Decoder::new(NoSource, &d[..], Options::default().verify_checksums(false))
+            .expect("header");
+        dec.read_to_end(&mut out).expect("unchecked");
+        assert_eq!(out, b"abcabcabc");
     }
 }

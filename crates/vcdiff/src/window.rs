@@ -7,6 +7,7 @@ use crate::addr_cache::AddrCache;
 use crate::codetable::{ADD, COPY, DEFAULT, Half, NOOP, RUN};
 use crate::error::{Error, Result};
 use crate::input::{DeltaInput, slice_varint};
+use crate::secondary::Section;
 use crate::source::{CopyContext, SourceRead, SourceWindow};
 
 /// Win_Indicator bit: the window copies from the source file.
@@ -107,14 +108,14 @@ impl WindowHeader {
             });
         }
         let mut section_lens = [0u64; 3];
-        for (len, what) in section_lens.iter_mut().zip([
+        for ((len, section), what) in section_lens.iter_mut().zip(Section::ALL).zip([
             "data section length",
             "instructions section length",
             "addresses section length",
         ]) {
             let at = input.offset();
             *len = input.varint(what)?;
-            let limit = section_limit(max_target);
+            let limit = section_limit(section, target_len);
             if *len > limit {
                 return Err(Error::LimitExceeded {
                     what,
@@ -156,10 +157,17 @@ impl WindowHeader {
     }
 }
 
-/// Cap on any one section, stored or decompressed: a valid window needs at most a few bytes
-/// of instructions and addresses per target byte.
-pub(crate) fn section_limit(max_target: u64) -> u64 {
-    max_target.saturating_mul(4).saturating_add(64 * 1024)
+/// Slack allowed on top of a section's size bound, for compression overhead.
+const SECTION_SLACK: u64 = 64 * 1024;
+
+/// Cap on one section of a window producing `target_len` bytes, stored or decompressed. Every
+/// ADD and RUN consumes at most as many data bytes as it produces; instructions and addresses
+/// take a few bytes per instruction, and every instruction xdelta3 writes produces bytes.
+pub(crate) fn section_limit(section: Section, target_len: u64) -> u64 {
+    let per_byte = if section == Section::Data { 1 } else { 4 };
+    target_len
+        .saturating_mul(per_byte)
+        .saturating_add(SECTION_SLACK)
 }
 
 /// A section ready for execution, with the delta offset of its first byte when it is stored

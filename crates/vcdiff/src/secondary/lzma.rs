@@ -12,7 +12,7 @@ use super::{SecondaryError, Section};
 
 /// Memory limit for one xz stream decoder. xdelta3's presets use dictionaries of at most
 /// 64 MiB; a crafted block header asking for more is refused instead of allocated.
-pub const MAX_LZMA_MEMORY: u64 = 256 * 1024 * 1024;
+pub const MAX_LZMA_MEMORY: u64 = 128 * 1024 * 1024;
 
 /// Output is produced in steps of this size, so memory follows the bytes actually decoded.
 const OUTPUT_STEP: usize = 1024 * 1024;
