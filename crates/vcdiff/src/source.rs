@@ -254,6 +254,40 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn ring_serves_exactly_the_requested_bytes(
+            requests in proptest::collection::vec((0u64..1_500_000, 1usize..200_000), 1..30),
+            cap in 65_536usize..400_000,
+        ) {
+            let d = data(1_200_000);
+            let mut forward = SourceWindow::new(ForwardSource(&d[..]), cap);
+            let mut seekable = SourceWindow::new(SeekableSource(Cursor::new(&d)), cap);
+            for (at, len) in requests {
+                let in_range = at as usize + len <= d.len();
+                let mut out = Vec::new();
+                match seekable.copy_to(at, len, &mut out, CTX) {
+                    Ok(()) => proptest::prop_assert_eq!(&out[..], &d[at as usize..at as usize + len]),
+                    Err(e) => proptest::prop_assert!(
+                        !in_range && matches!(e, Error::SourceTooShort { .. }),
+                        "{}", e
+                    ),
+                }
+                let mut out = Vec::new();
+                match forward.copy_to(at, len, &mut out, CTX) {
+                    Ok(()) => proptest::prop_assert_eq!(&out[..], &d[at as usize..at as usize + len]),
+                    Err(Error::SourceBehindWindow { wanted, window_start, .. }) => {
+                        proptest::prop_assert!(wanted < window_start);
+                    }
+                    Err(e) => proptest::prop_assert!(
+                        !in_range && matches!(e, Error::SourceTooShort { .. }),
+                        "{}", e
+                    ),
+                }
+            }
+        }
+    }
+
     #[test]
     fn seekable_window_goes_back() {
         let d = data(1 << 20);

@@ -355,6 +355,25 @@ fn copy_within_target(out: &mut Vec<u8>, from: usize, size: usize) {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn target_copy_matches_byte_by_byte(
+            start in proptest::collection::vec(0u8..4, 1..50),
+            from_back in 1usize..50,
+            size in 0usize..300,
+        ) {
+            let from = start.len().saturating_sub(from_back);
+            let mut expected = start.clone();
+            for k in 0..size {
+                let b = expected[from + k];
+                expected.push(b);
+            }
+            let mut out = start;
+            copy_within_target(&mut out, from, size);
+            proptest::prop_assert_eq!(out, expected);
+        }
+    }
+
     #[test]
     fn overlapping_target_copy_repeats() {
         let mut out = b"ab".to_vec();
