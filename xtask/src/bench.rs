@@ -42,7 +42,11 @@ pub fn run(args: &[String]) -> Result<()> {
     fs::create_dir_all(&work)?;
     let mut report = String::new();
     writeln!(report, "machine: {}", machine())?;
-    writeln!(report, "pverescue: {}", output(Command::new(&bin).arg("--version"))?.trim())?;
+    writeln!(
+        report,
+        "pverescue: {}",
+        output(Command::new(&bin).arg("--version"))?.trim()
+    )?;
     for size in sizes {
         bench_size(&bin, &work, size, runs, &mut report)?;
     }
@@ -82,7 +86,11 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
         let file = work.join(format!("bench-{gib}g.vma.{ext}"));
         if !file.exists() {
             eprintln!("bench: compressing with {tool}");
-            shell(&format!("{comp} < '{}' > '{}'", vma.display(), file.display()))?;
+            shell(&format!(
+                "{comp} < '{}' > '{}'",
+                vma.display(),
+                file.display()
+            ))?;
         }
         cases.push((ext, decomp, file));
     }
@@ -151,7 +159,13 @@ fn time_shell(script: &str) -> Result<(f64, u64)> {
     if !status.success() {
         bail!("`{script}` failed with {status}");
     }
-    let kib = fs::read_to_string(&tmp)?.trim().lines().last().unwrap_or("0").parse().unwrap_or(0);
+    let kib = fs::read_to_string(&tmp)?
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
     let _ = fs::remove_file(&tmp);
     Ok((secs, kib))
 }
@@ -194,7 +208,9 @@ fn make_image(path: &Path, size: u64) -> Result<()> {
 fn system_binaries() -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for dir in ["/usr/bin", "/usr/lib/x86_64-linux-gnu"] {
-        let Ok(entries) = fs::read_dir(dir) else { continue };
+        let Ok(entries) = fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_file() && fs::metadata(&p).is_ok_and(|m| m.len() > 4096) {
@@ -212,7 +228,11 @@ fn system_binaries() -> Result<Vec<PathBuf>> {
 fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown cpu".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cpu}, {cores} cores")

@@ -83,12 +83,25 @@ pub fn run(_args: &[String]) -> Result<()> {
     ] {
         let name = format!("{STEM}.vma.{ext}");
         pipe(tool, args, &plain, &out.join(&name))?;
-        log.step(&name, &version(tool), &format!("{tool} {} < {STEM}.vma", args.join(" ")));
+        log.step(
+            &name,
+            &version(tool),
+            &format!("{tool} {} < {STEM}.vma", args.join(" ")),
+        );
     }
     fs::create_dir_all(out.join("pigz"))?;
     let name = format!("pigz/{STEM}.vma.gz");
-    pipe("pigz", &["-p", "2", "--rsyncable", "-c"], &plain, &out.join(&name))?;
-    log.step(&name, &version("pigz"), &format!("pigz -p 2 --rsyncable -c < {STEM}.vma"));
+    pipe(
+        "pigz",
+        &["-p", "2", "--rsyncable", "-c"],
+        &plain,
+        &out.join(&name),
+    )?;
+    log.step(
+        &name,
+        &version("pigz"),
+        &format!("pigz -p 2 --rsyncable -c < {STEM}.vma"),
+    );
 
     // Concatenated members: the archive split in two, each half compressed on its own.
     fs::create_dir_all(out.join("multi"))?;
@@ -118,18 +131,18 @@ pub fn run(_args: &[String]) -> Result<()> {
     make_bad_variants(&out, &plain, &mut log)?;
 
     // Checksums of the inputs, from the real sha256sum: the expected values of every restore test.
-    let sums = output(
-        Command::new("sha256sum").current_dir(&work).args([
-            "disk0.raw",
-            "disk1.raw",
-            "qemu-server.conf",
-            "qemu-server.fw",
-        ]),
-    )?;
+    let sums = output(Command::new("sha256sum").current_dir(&work).args([
+        "disk0.raw",
+        "disk1.raw",
+        "qemu-server.conf",
+        "qemu-server.fw",
+    ]))?;
     let mut expected = String::new();
     for line in sums.lines() {
         let mut parts = line.split_whitespace();
-        let (Some(sum), Some(file)) = (parts.next(), parts.next()) else { continue };
+        let (Some(sum), Some(file)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         let size = fs::metadata(work.join(file))?.len();
         let restored = match file {
             "disk0.raw" => "disk-drive-scsi0.raw",
@@ -167,7 +180,7 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
     fs::write(content.join("etc/hostname"), "fixture-200\n")?;
     fs::write(content.join("hello.txt"), "restored by pverescue\n")?;
     // Incompressible content so that stored blocks and sparse holes both occur.
-    fs::write(content.join("random.bin"), pseudo_random(300 * 1024, 0x5eed))?;
+    fs::write(content.join("random.bin"), pseudo_random(24 * 1024, 0x5eed))?;
     fs::File::create(disk)?.set_len(8 << 20)?;
     run_cmd(
         Command::new("sgdisk")
@@ -178,8 +191,18 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
     )?;
     run_cmd(
         Command::new("mkfs.ext4")
-            .args(["-q", "-F", "-L", "fixture-root", "-U", "0c0ffee0-0000-4000-8000-000000000003"])
-            .args(["-E", "offset=1048576,hash_seed=0c0ffee0-0000-4000-8000-000000000004"])
+            .args([
+                "-q",
+                "-F",
+                "-L",
+                "fixture-root",
+                "-U",
+                "0c0ffee0-0000-4000-8000-000000000003",
+            ])
+            .args([
+                "-E",
+                "offset=1048576,hash_seed=0c0ffee0-0000-4000-8000-000000000004",
+            ])
             .arg("-d")
             .arg(&content)
             .arg(disk)
@@ -190,7 +213,7 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
         "disk0.raw (8 MiB, restored as disk-drive-scsi0.raw): `truncate -s 8M`; `{}`: \
          `sgdisk -U … -n 1:2048:0 -t 1:8300 -c 1:root -u 1:…`; `{}`: `mkfs.ext4 -L fixture-root -U … \
          -E offset=1048576,hash_seed=… -d content disk0.raw 6M` with E2FSPROGS_FAKE_TIME={CTIME}; \
-         content: etc/hostname, hello.txt (\"restored by pverescue\"), random.bin (300 KiB)",
+         content: etc/hostname, hello.txt (\"restored by pverescue\"), random.bin (24 KiB)",
         version("sgdisk"),
         version("mkfs.ext4")
     ));
@@ -203,7 +226,11 @@ fn make_mbr_disk(disk: &Path, log: &mut Provenance) -> Result<()> {
     let size: usize = (1 << 20) + 4096 + 512;
     let mut bytes = vec![0u8; size];
     // Data at a few places, including partial blocks, so masks are neither 0 nor 0xFFFF.
-    for (at, len, seed) in [(65536usize, 4096usize, 1u64), (200_000, 70_000, 2), (700_000, 8192, 3)] {
+    for (at, len, seed) in [
+        (65536usize, 4096usize, 1u64),
+        (200_000, 9_000, 2),
+        (700_000, 8192, 3),
+    ] {
         bytes[at..at + len].copy_from_slice(&pseudo_random(len, seed));
     }
     let tail = size - 512;
@@ -226,7 +253,7 @@ fn make_mbr_disk(disk: &Path, log: &mut Provenance) -> Result<()> {
     }
     log.note(&format!(
         "disk1.raw (1053184 bytes, restored as disk-drive-virtio1.raw): pseudo-random bytes \
-         (xorshift, written by xtask) at 65536+4096, 200000+70000, 700000+8192 and the last 512 \
+         (xorshift, written by xtask) at 65536+4096, 200000+9000, 700000+8192 and the last 512 \
          bytes, zeros elsewhere; then `{}`: `sfdisk` with `label: dos`, `label-id: 0x0c0ffee0`, \
          `start=64, size=1024, type=83`",
         version("sfdisk")
@@ -242,12 +269,19 @@ fn make_bad_variants(out: &Path, plain: &[u8], log: &mut Provenance) -> Result<(
 
     let mut flipped = plain.to_vec();
     flipped[100] ^= 0x01;
-    variants.push(("header-md5.vma", flipped, "byte 100 (reserved header area) XOR 0x01".into()));
+    variants.push((
+        "header-md5.vma",
+        flipped,
+        "byte 100 (reserved header area) XOR 0x01".into(),
+    ));
 
     variants.push((
         "truncated.vma",
         plain[..first_extent_end + 1000].to_vec(),
-        format!("first {} bytes (cut inside the second extent)", first_extent_end + 1000),
+        format!(
+            "first {} bytes (cut inside the second extent)",
+            first_extent_end + 1000
+        ),
     ));
     variants.push((
         "missing-clusters.vma",
@@ -262,15 +296,26 @@ fn make_bad_variants(out: &Path, plain: &[u8], log: &mut Provenance) -> Result<(
     variants.push((
         "extent-md5.vma",
         extent_md5,
-        format!("byte {} (first blockinfo entry of the first extent) XOR 0x80", header_size + 40),
+        format!(
+            "byte {} (first blockinfo entry of the first extent) XOR 0x80",
+            header_size + 40
+        ),
     ));
     let mut garbage = plain.to_vec();
     garbage.extend_from_slice(&[0x42; 700]);
-    variants.push(("trailing-garbage.vma", garbage, "700 bytes of 0x42 appended".into()));
+    variants.push((
+        "trailing-garbage.vma",
+        garbage,
+        "700 bytes of 0x42 appended".into(),
+    ));
 
     for (name, bytes, how) in variants {
         fs::write(out.join("bad").join(name), bytes)?;
-        log.step(&format!("bad/{name}"), "recipe in xtask/src/fixtures.rs", &format!("{STEM}.vma: {how}"));
+        log.step(
+            &format!("bad/{name}"),
+            "recipe in xtask/src/fixtures.rs",
+            &format!("{STEM}.vma: {how}"),
+        );
     }
 
     // Damage inside the compressed layer: the compressor's own checksum must catch it.
@@ -281,10 +326,18 @@ fn make_bad_variants(out: &Path, plain: &[u8], log: &mut Provenance) -> Result<(
         bad[at] ^= 0x10;
         let name = format!("bad/flipped.vma.{ext}");
         fs::write(out.join(&name), bad)?;
-        log.step(&name, &version(tool), &format!("{STEM}.vma.{ext}: byte {at} XOR 0x10"));
+        log.step(
+            &name,
+            &version(tool),
+            &format!("{STEM}.vma.{ext}: byte {at} XOR 0x10"),
+        );
         let name = format!("bad/truncated.vma.{ext}");
         fs::write(out.join(&name), &src[..at])?;
-        log.step(&name, &version(tool), &format!("{STEM}.vma.{ext}: first {at} bytes"));
+        log.step(
+            &name,
+            &version(tool),
+            &format!("{STEM}.vma.{ext}: first {at} bytes"),
+        );
     }
     Ok(())
 }
@@ -314,7 +367,9 @@ fn run_pipe(tool: &str, args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
     let data = input.to_vec();
     let feeder = std::thread::spawn(move || stdin.write_all(&data));
     let out = child.wait_with_output()?;
-    feeder.join().map_err(|_| anyhow::anyhow!("feeder thread panicked"))??;
+    feeder
+        .join()
+        .map_err(|_| anyhow::anyhow!("feeder thread panicked"))??;
     if !out.status.success() {
         bail!("{tool} {args:?} failed with {}", out.status);
     }
@@ -371,7 +426,8 @@ impl Provenance {
     }
 
     fn step(&mut self, file: &str, tool: &str, command: &str) {
-        self.steps.push((file.to_owned(), tool.to_owned(), command.to_owned()));
+        self.steps
+            .push((file.to_owned(), tool.to_owned(), command.to_owned()));
     }
 
     fn write(&self, out: &Path, expected: &str) -> Result<()> {
@@ -392,7 +448,11 @@ impl Provenance {
         md.push_str("```\n\n## Files\n\n| file | tool | command | sha256 |\n|---|---|---|---|\n");
         for (file, tool, command) in &self.steps {
             let sum = hex(&Sha256::digest(fs::read(out.join(file))?));
-            writeln!(md, "| `{file}` | {tool} | `{}` | `{sum}` |", command.replace('|', "\\|"))?;
+            writeln!(
+                md,
+                "| `{file}` | {tool} | `{}` | `{sum}` |",
+                command.replace('|', "\\|")
+            )?;
         }
         fs::write(out.join("README.md"), md)?;
         Ok(())

@@ -45,12 +45,16 @@ fn run() -> Result<()> {
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
 /// Runs a command, failing with its name when it does not succeed.
 pub fn run_cmd(cmd: &mut Command) -> Result<()> {
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -59,9 +63,15 @@ pub fn run_cmd(cmd: &mut Command) -> Result<()> {
 
 /// Runs a command and returns its stdout.
 pub fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd.output().with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !out.status.success() {
-        bail!("{cmd:?} failed with {}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{cmd:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -75,14 +85,22 @@ fn test(rest: &[String]) -> Result<()> {
         );
     }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(root()).args(["test", "--workspace"]).args(rest);
+    cmd.current_dir(root())
+        .args(["test", "--workspace"])
+        .args(rest);
     run_cmd(&mut cmd)
 }
 
 /// Builds the release `pverescue` binary and returns its path.
 pub fn build_pverescue() -> Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run_cmd(Command::new(cargo).current_dir(root()).args(["build", "--release", "-q", "-p", "pverescue"]))?;
+    run_cmd(Command::new(cargo).current_dir(root()).args([
+        "build",
+        "--release",
+        "-q",
+        "-p",
+        "pverescue",
+    ]))?;
     let target =
         std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
     Ok(target.join("release/pverescue"))

@@ -67,8 +67,11 @@ fn have_module(py: &str, module: &str) -> bool {
 
 /// Installs every missing tool and Python module, or says exactly what to install.
 pub fn ensure_all() -> Result<()> {
-    let mut missing: Vec<&str> =
-        TOOLS.iter().filter(|(cmd, _)| !have(cmd)).map(|(_, pkg)| *pkg).collect();
+    let mut missing: Vec<&str> = TOOLS
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     missing.dedup();
     let py = python();
     if py.is_none() {
@@ -93,7 +96,9 @@ pub fn ensure_all() -> Result<()> {
                 .envs(env),
         )?;
     }
-    let Some(py) = python() else { bail!("python3 is still missing after installing it") };
+    let Some(py) = python() else {
+        bail!("python3 is still missing after installing it")
+    };
     for (module, package) in PYTHON {
         if !have_module(py, module) {
             eprintln!("xtask: installing Python module {package}");

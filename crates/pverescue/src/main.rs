@@ -1,1 +1,48 @@
-fn main() {}
+//! `pverescue`: the command-line front end. It parses flags, opens inputs, calls one library entry
+//! point per subcommand and renders the result; the formats live in the library crates.
+
+mod archive;
+mod cli;
+mod cmd;
+mod output;
+mod progress;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+/// How a command ended when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything worked.
+    Success,
+    /// The command completed but printed warnings the user must read (exit code 1).
+    Warnings,
+    /// The command ran but at least one item failed, already reported (exit code 2).
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let g = &cli.global;
+    let result = match &cli.command {
+        Command::List(a) => cmd::list::run(g, a),
+        Command::Config(a) => cmd::config::run(g, a),
+        Command::Verify(a) => cmd::verify::run(g, a),
+        Command::Extract(a) => cmd::extract::run(g, a),
+        Command::Create(a) => cmd::create::run(g, a),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Warnings) => ExitCode::from(1),
+        Ok(Outcome::Failed) => ExitCode::from(2),
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::print_error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

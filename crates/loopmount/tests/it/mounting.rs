@@ -30,7 +30,10 @@ fn ext4_and_btrfs_read_only_by_offset_leave_the_image_untouched() {
             std::fs::write(mp.join("new"), "x").is_err(),
             "a read-only mount accepted a write"
         );
-        assert!(options.contains(opt), "{fstype}: no-replay option missing in {options}");
+        assert!(
+            options.contains(opt),
+            "{fstype}: no-replay option missing in {options}"
+        );
         m.unmount().expect("unmount");
         assert!(findmnt(&mp).is_none());
         assert_no_loop_for(&img.path);
@@ -53,7 +56,10 @@ fn xfs_read_write_then_read_only() {
     let mut spec = MountSpec::read_only(offset, size, "xfs");
     spec.access = Access::ReadWrite;
     let m = mount_image(&img.path, &spec, &mp).expect("rw mount");
-    assert!(!losetup_info(m.device()).2, "the loop device must be writable");
+    assert!(
+        !losetup_info(m.device()).2,
+        "the loop device must be writable"
+    );
     std::fs::write(mp.join("written.txt"), HELLO).expect("write in rw mode");
     m.unmount().expect("unmount");
     assert_no_loop_for(&img.path);

@@ -1,0 +1,220 @@
+//! `pverescue create`: make a VMA archive from raw images and config files.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use vma::Progress;
+
+use crate::Outcome;
+use crate::cli::{CreateArgs, Global};
+use crate::output;
+use crate::progress::Bar;
+
+#[derive(Debug, Serialize)]
+struct Json {
+    file: String,
+    compression: String,
+    uuid: String,
+    ctime: i64,
+    configs: Vec<String>,
+    disks: Vec<JsonDisk>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonDisk {
+    name: String,
+    image: String,
+    size: u64,
+}
+
+/// A disk to archive: its device name, the image it comes from and its size.
+struct DiskSpec {
+    name: String,
+    image: PathBuf,
+    size: u64,
+}
+
+/// Runs `pverescue create`.
+pub fn run(g: &Global, a: &CreateArgs) -> Result<Outcome> {
+    if a.configs.is_empty() && a.disks.is_empty() {
+        bail!("nothing to archive: give at least one -c CONFIG or -d [NAME=]IMAGE");
+    }
+    let out = &a.output;
+    if out.symlink_metadata().is_ok() {
+        bail!(
+            "{}: already exists; pverescue create never overwrites an archive",
+            out.display()
+        );
+    }
+    let disks = a
+        .disks
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| disk_spec(i, spec))
+        .collect::<Result<Vec<_>>>()?;
+    let mut configs = Vec::new();
+    for path in &a.configs {
+        let data =
+            fs::read(path).with_context(|| format!("{}: cannot read config", path.display()))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .with_context(|| format!("{}: a config file needs a file name", path.display()))?;
+        configs.push(vma::Config { name, data });
+    }
+    let uuid = match &a.uuid {
+        Some(text) => output::parse_uuid(text).with_context(|| {
+            format!(
+                "--uuid {text}: expected 32 hex digits like 6a1d2f64-3b7e-4c55-9b1e-0d2a7c9e1f01"
+            )
+        })?,
+        None => {
+            let mut bytes = [0u8; 16];
+            getrandom::fill(&mut bytes).map_err(|e| {
+                anyhow::anyhow!("cannot get random bytes for the archive uuid: {e}")
+            })?;
+            bytes
+        }
+    };
+    let ctime = match a.ctime {
+        Some(t) => t,
+        None => SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    let archive = vma::NewArchive {
+        uuid,
+        ctime,
+        configs,
+        devices: disks.iter().map(|d| (d.name.clone(), d.size)).collect(),
+    };
+    let compression = unpack::Compression::from_path(out);
+
+    let tmp = temp_name(out)?;
+    let result = write_archive(g, &tmp, &archive, &disks, compression);
+    let result = result.and_then(|()| {
+        // A hard link fails when the name exists, so a file created meanwhile is never replaced.
+        fs::hard_link(&tmp, out).with_context(|| format!("{}: cannot create", out.display()))
+    });
+    let _ = fs::remove_file(&tmp);
+    result?;
+
+    if g.json {
+        output::print_json(&Json {
+            file: out.display().to_string(),
+            compression: format!("{compression:?}").to_lowercase(),
+            uuid: output::uuid(&uuid),
+            ctime,
+            configs: archive.configs.iter().map(|c| c.name.clone()).collect(),
+            disks: disks
+                .iter()
+                .map(|d| JsonDisk {
+                    name: d.name.clone(),
+                    image: d.image.display().to_string(),
+                    size: d.size,
+                })
+                .collect(),
+        })?;
+    } else if !g.quiet {
+        let size = fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        println!("created {} ({})", out.display(), output::size(size));
+        for c in &archive.configs {
+            println!("  config {}", c.name);
+        }
+        for d in &disks {
+            println!(
+                "  disk   {} = {} ({})",
+                d.name,
+                d.image.display(),
+                output::size(d.size)
+            );
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+fn disk_spec(index: usize, spec: &str) -> Result<DiskSpec> {
+    let (name, image) = match spec.split_once('=') {
+        Some((name, image)) if !name.contains('/') => (name.to_owned(), PathBuf::from(image)),
+        _ => (format!("drive-scsi{index}"), PathBuf::from(spec)),
+    };
+    let mut file = File::open(&image)
+        .with_context(|| format!("{}: cannot open disk image", image.display()))?;
+    // Seeking to the end works for regular files and block devices alike.
+    let size = file
+        .seek(SeekFrom::End(0))
+        .with_context(|| format!("{}: cannot determine the size", image.display()))?;
+    if size == 0 || size % 512 != 0 {
+        bail!(
+            "{}: size {size} is not a positive multiple of 512 bytes, which VMA requires \
+             (pad it with `truncate -s %512 FILE` on a copy)",
+            image.display()
+        );
+    }
+    Ok(DiskSpec { name, image, size })
+}
+
+fn temp_name(out: &Path) -> Result<PathBuf> {
+    let file = out
+        .file_name()
+        .with_context(|| format!("{}: not a file name", out.display()))?;
+    let tmp = format!(".{}.partial-{}", file.to_string_lossy(), std::process::id());
+    Ok(out.with_file_name(tmp))
+}
+
+fn write_archive(
+    g: &Global,
+    tmp: &Path,
+    archive: &vma::NewArchive,
+    disks: &[DiskSpec],
+    compression: unpack::Compression,
+) -> Result<()> {
+    let file = File::options()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .with_context(|| format!("{}: cannot create", tmp.display()))?;
+    let sink = unpack::compressor(file, compression)?;
+    let mut writer = vma::Writer::new(sink, archive)?;
+    let total: u64 = disks
+        .iter()
+        .map(|d| d.size.div_ceil(vma::CLUSTER_SIZE))
+        .sum();
+    let mut bar = Bar::new(g, "create");
+    let mut done = 0u64;
+    let mut buf = vec![0u8; vma::CLUSTER_SIZE as usize];
+    for (i, disk) in disks.iter().enumerate() {
+        let dev_id =
+            u8::try_from(i + 1).context("too many disks for one VMA archive (254 at most)")?;
+        let mut image = File::open(&disk.image)
+            .with_context(|| format!("{}: cannot open disk image", disk.image.display()))?;
+        let clusters = disk.size.div_ceil(vma::CLUSTER_SIZE);
+        for cluster in 0..clusters {
+            let start = cluster * vma::CLUSTER_SIZE;
+            let len = (disk.size - start).min(vma::CLUSTER_SIZE) as usize;
+            let chunk = &mut buf[..len];
+            image.read_exact(chunk).with_context(|| {
+                format!("{}: read failed at byte {start}", disk.image.display())
+            })?;
+            let number =
+                u32::try_from(cluster).context("disk too large for VMA (256 TiB at most)")?;
+            writer.write_cluster(dev_id, number, chunk)?;
+            done += 1;
+            if done.is_multiple_of(64) {
+                bar.clusters(done, total);
+            }
+        }
+    }
+    let sink = writer.finish()?;
+    sink.finish()
+        .with_context(|| format!("{}: cannot finish the compressed stream", tmp.display()))?;
+    // Make the archive durable before it gets its final name.
+    File::open(tmp)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("{}: fsync failed", tmp.display()))?;
+    Ok(())
+}

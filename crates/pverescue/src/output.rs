@@ -1,0 +1,159 @@
+//! Rendering shared by the commands: error lines with hints, sizes, times, JSON.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+/// Prints `pverescue: <cause chain>` and, when a library knows one, a `hint:` line, on stderr.
+pub fn print_error(err: &anyhow::Error) {
+    let line = error_line(err);
+    let mut stderr = io::stderr().lock();
+    let _ = writeln!(stderr, "pverescue: {line}");
+    if let Some(hint) = hint(err) {
+        let _ = writeln!(stderr, "hint: {hint}");
+    }
+}
+
+/// The whole cause chain of an error on one line, outermost first, separated by `: `.
+pub fn error_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for (i, cause) in err.chain().enumerate() {
+        let text = cause.to_string();
+        // io::Error wrapping a library error repeats the inner message; skip exact repeats.
+        if i > 0 && line.ends_with(&text) {
+            continue;
+        }
+        if i > 0 {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Finds the first library error in the chain that carries a hint.
+pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    for cause in err.chain() {
+        if let Some(h) = library_hint(cause) {
+            return Some(h);
+        }
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            if let Some(h) = io.get_ref().and_then(|e| library_hint(e)) {
+                return Some(h);
+            }
+            match io.kind() {
+                io::ErrorKind::AlreadyExists => {
+                    return Some("choose another name, or remove the existing file first");
+                }
+                io::ErrorKind::PermissionDenied => {
+                    return Some("check the file permissions, or run as root");
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    if let Some(v) = e.downcast_ref::<vma::Error>() {
+        return v.hint();
+    }
+    if let Some(u) = e.downcast_ref::<unpack::Error>() {
+        return u.hint();
+    }
+    None
+}
+
+/// True when the error is a closed stdout (`pverescue config … | head`): that counts as success.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Writes `value` as pretty JSON plus a newline on stdout.
+pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Formats seconds since the epoch like C's `ctime(3)` in the local time zone (`TZ`), as `vma
+/// list` prints its `CTIME:` line: `Fri Nov 20 21:00:03 2026`.
+pub fn ctime(seconds: i64) -> String {
+    let Ok(ts) = jiff::Timestamp::from_second(seconds) else {
+        return format!("@{seconds}");
+    };
+    let zoned = ts.to_zoned(jiff::tz::TimeZone::system());
+    zoned.strftime("%a %b %e %H:%M:%S %Y").to_string()
+}
+
+/// Formats seconds since the epoch as RFC 3339 UTC for JSON.
+pub fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| format!("@{seconds}"), |t| t.to_string())
+}
+
+/// Formats a byte count with binary units: `40.0 MiB`, `512 B`.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Formats a uuid the way libuuid prints it.
+pub fn uuid(bytes: &[u8; 16]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// Parses a uuid in 8-4-4-4-12 form (dashes optional).
+pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let hex: Vec<u8> = text.bytes().filter(|b| *b != b'-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_round_trip() {
+        let text = "6a1d2f64-3b7e-4c55-9b1e-0d2a7c9e1f01";
+        let bytes = parse_uuid(text).expect("valid uuid");
+        assert_eq!(uuid(&bytes), text);
+        assert_eq!(parse_uuid("zz"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(size(512), "512 B");
+        assert_eq!(size(41943040), "40.0 MiB");
+    }
+}
