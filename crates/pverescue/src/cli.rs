@@ -41,6 +41,14 @@ pub enum Command {
     Verify(VerifyArgs),
     Extract(ExtractArgs),
     Create(CreateArgs),
+    Merge(MergeArgs),
+    Patch(PatchArgs),
+    Partitions(PartitionsArgs),
+    Mount(MountArgs),
+    Umount(UmountArgs),
+    Completions(CompletionsArgs),
+    #[command(hide = true)]
+    Manpage(ManpageArgs),
 }
 
 /// List the configs and disks of a VMA archive (output compatible with `vma list`).
@@ -141,4 +149,106 @@ pub struct CreateArgs {
     /// Archive creation time in seconds since the epoch (default: now), for reproducible archives.
     #[arg(long, value_name = "SECONDS")]
     pub ctime: Option<i64>,
+}
+
+/// Options for reading a differential backup (`…--differential-<time>.vcdiff[.zst|.gz|.lzo]`).
+#[derive(Debug, Args)]
+pub struct DiffOptions {
+    /// The full backup a differential was made against (default: found next to the
+    /// differential by its name, everything before `--differential-`).
+    #[arg(long, value_name = "FULL")]
+    pub base: Option<PathBuf>,
+    /// How far back in the full a differential may copy from, e.g. 128M, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "128M")]
+    pub source_window: String,
+}
+
+/// Rebuild a standalone full archive from a full backup and one of its differentials.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The full backup (.vma[.zst|.gz|.lzo] or .tar[...]).
+    pub full: PathBuf,
+    /// The differential made against it (.vcdiff[.zst|.gz|.lzo]).
+    pub diff: PathBuf,
+    /// The archive to write; compressed by its extension; never overwritten.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub diff_opts: DiffOptions,
+}
+
+/// Apply VCDIFF (xdelta3) or rdiff (librsync) deltas to any file, like `xdelta3 -d` or `rdiff patch`.
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// The file the first delta was made against (/dev/null for a delta made without a source).
+    pub base: PathBuf,
+    /// One or more deltas, applied in order as a chain.
+    #[arg(required = true)]
+    pub deltas: Vec<PathBuf>,
+    /// Where to write the result, or - for standard output; never overwritten.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// How far back in the base a VCDIFF delta may copy from, e.g. 128M, 1G.
+    #[arg(long, value_name = "SIZE", default_value = "128M")]
+    pub source_window: String,
+}
+
+/// Show the partitions, LVM volumes and filesystems of a disk image, with byte offsets.
+#[derive(Debug, Args)]
+pub struct PartitionsArgs {
+    /// A raw disk image (e.g. disk-drive-scsi0.raw) or block device.
+    pub image: PathBuf,
+    /// Logical sector size to assume instead of detecting it (512 or 4096).
+    #[arg(long, value_name = "BYTES")]
+    pub sector_size: Option<u32>,
+}
+
+/// Mount a partition or LVM volume of a disk image read-only, through a loop device.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// A raw disk image or block device.
+    pub image: PathBuf,
+    /// Where to mount it (an existing directory).
+    pub mountpoint: PathBuf,
+    /// Partition number (as in `pverescue partitions`).
+    #[arg(
+        short = 'p',
+        long = "partition",
+        value_name = "N",
+        conflicts_with = "lv"
+    )]
+    pub partition: Option<u32>,
+    /// LVM logical volume as VG/LV.
+    #[arg(long, value_name = "VG/LV")]
+    pub lv: Option<String>,
+    /// Filesystem type to use instead of the detected one.
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    pub fstype: Option<String>,
+    /// Mount read-write: this modifies the image (journal replay, timestamps).
+    #[arg(long)]
+    pub rw: bool,
+    /// Confirm --rw without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Unmount what `pverescue mount` mounted and release its loop device.
+#[derive(Debug, Args)]
+pub struct UmountArgs {
+    /// The mount point.
+    pub mountpoint: PathBuf,
+}
+
+/// Print shell completions.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: String,
+}
+
+/// Write the man pages into a directory.
+#[derive(Debug, Args)]
+pub struct ManpageArgs {
+    /// Output directory.
+    pub dir: PathBuf,
 }

@@ -34,6 +34,13 @@ fn main() -> ExitCode {
         Command::Verify(a) => cmd::verify::run(g, a),
         Command::Extract(a) => cmd::extract::run(g, a),
         Command::Create(a) => cmd::create::run(g, a),
+        Command::Merge(a) => cmd::merge::run(g, a),
+        Command::Patch(a) => cmd::patch::run(g, a),
+        Command::Partitions(a) => cmd::partitions::run(g, a),
+        Command::Mount(a) => cmd::mount::run(g, a),
+        Command::Umount(a) => cmd::umount::run(g, a),
+        Command::Completions(a) => cmd::completions::run(g, a),
+        Command::Manpage(a) => cmd::manpage::run(g, a),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -1,7 +1,14 @@
 //! One module per subcommand: parse the arguments, call the library, render the result.
 
+pub mod completions;
 pub mod config;
 pub mod create;
 pub mod extract;
 pub mod list;
+pub mod manpage;
+pub mod merge;
+pub mod mount;
+pub mod partitions;
+pub mod patch;
+pub mod umount;
 pub mod verify;
