@@ -23,6 +23,9 @@
 //!   container: the `docker run --cap-add SYS_ADMIN --device /dev/loop-control --device
 //!   /dev/loopN` flags), a free loop device with no node, or a filesystem type the kernel does
 //!   not have (checked against `/proc/filesystems`: a userspace route is needed).
+//! - [`MountSpec::mount_command`] spells the same mount as a `mount(8)` command line, and
+//!   [`userspace_route`] the FUSE driver line for filesystems the kernel lacks (NTFS, FAT, exFAT,
+//!   ISO 9660), so users can see and reproduce what happens.
 //!
 //! # Why a private ioctl module and not `loopdev-3`
 //!
@@ -46,6 +49,10 @@
 //! assert_eq!(read_only_options("xfs"), ["norecovery"]);
 //! let spec = MountSpec::read_only(1 << 20, 16 << 20, "ext4");
 //! assert_eq!((spec.access, spec.option_string().as_str()), (Access::ReadOnly, "noload"));
+//! assert_eq!(
+//!     spec.mount_command("disk.raw".as_ref(), "/mnt".as_ref()),
+//!     "mount -o ro,loop,offset=1048576,sizelimit=16777216,noload -t ext4 disk.raw /mnt"
+//! );
 //!
 //! // A filesystem type this kernel does not have is refused before any device is attached.
 //! # if !std::fs::read_to_string("/proc/filesystems").unwrap_or_default().contains("nosuchfs") {
@@ -69,12 +76,14 @@
 #![deny(missing_docs)]
 #![allow(unsafe_code)] // Only in the private `sys` module; see the essay above.
 
+mod command;
 mod error;
 mod loopdev;
 mod mount;
 mod registry;
 mod sys;
 
+pub use command::{shell_quote, userspace_route};
 pub use error::{CONTAINER_FLAGS, Error, Result};
 pub use loopdev::{AttachOptions, LOOP_CONTROL, LoopDevice};
 pub use mount::{

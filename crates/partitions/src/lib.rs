@@ -6,7 +6,9 @@
 //! device) and returns a [`Scan`] that says, for every partition and every linear LVM2 logical
 //! volume, the byte offset and size at which a loop device can expose it, and what filesystem its
 //! superblock announces. [`Scan::mount_targets`] condenses this into `(offset, size, fstype)`
-//! triples for the `loopmount` crate.
+//! triples for the `loopmount` crate, and [`Scan::select`] picks one of them by partition number,
+//! by `vg/lv` or automatically (exactly one candidate), or says precisely why it cannot
+//! ([`SelectError`]: ambiguous, encrypted, an LVM PV, swap, unknown data...).
 //!
 //! # What is read
 //!
@@ -59,7 +61,9 @@
 //! assert_eq!((p.number, p.start, p.size, p.type_name.as_str()), (1, 1 << 20, 2 << 20, "Linux"));
 //! let t = &scan.mount_targets()[0];
 //! assert_eq!((t.id.as_str(), t.offset, t.size, t.fstype), ("1", 1 << 20, 2 << 20, "ext2"));
-//! # Ok::<(), partitions::Error>(())
+//! assert_eq!(scan.select(partitions::Selector::Auto, false)?, *t);
+//! assert!(scan.select(partitions::Selector::Partition(2), false).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]
@@ -72,6 +76,7 @@ mod gpt;
 mod lvm;
 mod lvm_text;
 mod mbr;
+mod select;
 mod types;
 
 use std::io::{Read, Seek};
@@ -83,6 +88,7 @@ pub use fs::{FsInfo, FsKind};
 pub use gpt::{MAX_GPT_ENTRIES, MAX_GPT_ENTRY_SIZE};
 pub use lvm::{ByteExtent, LogicalVolume, LvSegment, MAX_LVM_METADATA, PvInfo, VgPv, VolumeGroup};
 pub use mbr::MAX_LOGICAL_PARTITIONS;
+pub use select::{SelectError, Selector};
 pub use types::{gpt_type_name, mbr_type_name};
 
 use disk::Disk;

@@ -9,65 +9,6 @@ use crate::tools::*;
 
 const MIB: u64 = 1 << 20;
 
-/// Runs an lvm2 command with a private configuration that only sees `devs`.
-struct Lvm {
-    dir: tempfile::TempDir,
-}
-
-impl Lvm {
-    fn new(devs: &[&str]) -> Lvm {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let accept: Vec<String> = devs.iter().map(|d| format!("\"a|^{d}$|\"")).collect();
-        let conf = format!(
-            "devices {{ filter = [ {}, \"r|.*|\" ] obtain_device_list_from_udev = 0 }}\n\
-             activation {{ udev_sync = 0 udev_rules = 0 }}\n\
-             backup {{ backup = 0 archive = 0 }}\n\
-             global {{ use_lvmpolld = 0 }}\n",
-            accept.join(", ")
-        );
-        std::fs::write(dir.path().join("lvm.conf"), conf).expect("lvm.conf");
-        Lvm { dir }
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> String {
-        let sysdir = self.dir.path().to_str().expect("path");
-        run_env(
-            tool,
-            args,
-            &[
-                ("LVM_SYSTEM_DIR", sysdir),
-                ("LVM_SUPPRESS_FD_WARNINGS", "1"),
-            ],
-        )
-    }
-
-    /// `lvcreate` that writes metadata only (no device-mapper here).
-    fn lvcreate(&self, args: &[&str]) {
-        let mut all = vec!["--driverloaded", "n", "-an", "-Zn", "-y", "-q"];
-        all.extend(args);
-        self.run("lvcreate", &all);
-    }
-
-    fn report(&self, tool: &str, fields: &str) -> Vec<Vec<String>> {
-        let out = self.run(
-            tool,
-            &[
-                "--noheadings",
-                "--units",
-                "b",
-                "--nosuffix",
-                "--separator",
-                "|",
-                "-o",
-                fields,
-            ],
-        );
-        out.lines()
-            .map(|l| l.trim().split('|').map(str::to_string).collect())
-            .collect()
-    }
-}
-
 #[test]
 fn linear_striped_fragmented_and_spanning_lvs() {
     if !can_loop("linear_striped_fragmented_and_spanning_lvs") {
