@@ -302,6 +302,27 @@ pub enum Error {
         /// The existing directory or file.
         path: PathBuf,
     },
+    /// A block device target holds fewer bytes than the disk.
+    #[error(
+        "{} is too small for {disk}: it holds {size} bytes, the disk needs {needed}",
+        path.display()
+    )]
+    TargetTooSmall {
+        /// The disk.
+        disk: String,
+        /// The target.
+        path: PathBuf,
+        /// The target's size in bytes.
+        size: u64,
+        /// The disk's size in bytes.
+        needed: u64,
+    },
+    /// The outputs asked for are contradictory or incomplete.
+    #[error("invalid restore target: {reason}")]
+    InvalidTarget {
+        /// What is wrong.
+        reason: String,
+    },
     /// A requested drive is not in the archive.
     #[error("no drive named {name:?} in the archive (available: {})", available.join(", "))]
     UnknownDrive {
@@ -334,6 +355,7 @@ impl Error {
             Error::TargetExists { .. } => {
                 "choose a directory that does not exist yet, or force reuse"
             }
+            Error::TargetTooSmall { .. } => "choose a target at least as large as the disk",
             Error::UnknownDrive { .. } => {
                 "drives are named as in the archive (drive-scsi0) or in short form (scsi0)"
             }

@@ -1,31 +1,99 @@
-//! Extraction to a directory, compatible with `vma extract` (spec §7.4 and §8).
+//! Extraction to a directory compatible with `vma extract` (spec §7.4 and §8), and to other targets.
 //!
-//! Configs become `DIR/<name>`; each selected disk is written to `DIR/tmp-disk-<devname>.raw` and renamed to
-//! `DIR/disk-<devname>.raw` only once the whole archive has been read and proven complete; a vmstate device
-//! becomes `DIR/vmstate.bin`. Zero blocks stay holes unless [`ExtractOptions::write_zeroes`] is set. On any
-//! failure everything this run created is removed again.
+//! [`extract_to_dir`] writes configs as `DIR/<name>`; each selected disk is written to
+//! `DIR/tmp-disk-<devname>.raw` and renamed to `DIR/disk-<devname>.raw` only once the whole archive has
+//! been read and proven complete; a vmstate device becomes `DIR/vmstate.bin`. Zero blocks stay holes
+//! unless [`ExtractOptions::write_zeroes`] is set. On any failure everything this run created is removed
+//! again.
+//!
+//! [`extract`] generalises this with [`Outputs`]: each disk may instead go to a [`Target`] of its own,
+//! in the same single pass over the archive:
+//!
+//! - [`Target::File`]: a path. A new file is written under a temporary name next to it and renamed
+//!   when complete (and removed on failure); an existing regular file is truncated to the disk size and
+//!   rewritten in place, zero blocks staying holes.
+//! - [`Target::Device`]: an opened block device (a bare-metal restore). Every byte of the disk is
+//!   written: zero blocks as zeros, coalesced into large runs and handed to [`ZeroOut`] (the caller's
+//!   `BLKZEROOUT`) when given, else written from a zero buffer. Bytes past the disk size are untouched.
+//! - [`Target::Skip`]: read and verified, written nowhere.
+//!
+//! With [`Outputs::digest`], a [`DiskDigest`] of every written disk is computed while writing, so the
+//! caller can re-read the target later and compare.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::BLOCK_SIZE;
+use crate::digest::{DigestBuilder, DiskDigest};
 use crate::error::{Error, Result};
 use crate::read::{Device, Progress, Reader, Summary};
 
 /// Largest contiguous run buffered before it is written (fewer, larger writes).
 const COALESCE_LIMIT: usize = 1 << 20;
+/// Largest zero run collected before it is zeroed.
+const ZERO_COALESCE_LIMIT: u64 = 64 << 20;
+/// Source of explicit zero writes.
+static ZEROS: [u8; 1 << 20] = [0; 1 << 20];
 
 /// What to extract and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExtractOptions {
-    /// Devices to extract by name (`drive-scsi0`, or the short form `scsi0`); `None` extracts all.
+    /// Devices to extract into the directory by name (`drive-scsi0`, or the short form `scsi0`); `None`
+    /// extracts all. Disks with a [`Target`] in [`Outputs::targets`] are written there regardless.
     pub drives: Option<Vec<String>>,
     /// Write zero blocks explicitly instead of leaving holes.
     pub write_zeroes: bool,
     /// Allow an existing directory and overwrite existing files.
     pub force: bool,
+}
+
+/// Zeroes `len` bytes at an offset of an opened block device, e.g. with `BLKZEROOUT`. `Ok(false)`
+/// means "not possible here": the extractor then writes zeros itself.
+pub type ZeroOut = fn(&File, u64, u64) -> std::io::Result<bool>;
+
+/// Where one disk is written.
+#[derive(Debug)]
+pub enum Target {
+    /// Read and verify the disk, write it nowhere.
+    Skip,
+    /// A new file (temporary name, renamed when complete) or an existing regular file (truncated to
+    /// the disk size and rewritten in place).
+    File(PathBuf),
+    /// An opened block device; it must hold at least the disk size.
+    Device {
+        /// The device path, for messages.
+        path: PathBuf,
+        /// The device, opened for writing.
+        file: File,
+        /// How to zero ranges, when the device can do it better than by writing zeros.
+        zero_out: Option<ZeroOut>,
+    },
+}
+
+/// Where the configs and disks of an archive go.
+#[derive(Debug, Default)]
+pub struct Outputs {
+    /// The directory for configs and for every disk without an entry in `targets` (created; must not
+    /// exist unless [`ExtractOptions::force`]). `None`: no configs are written, and every selected
+    /// disk needs a target.
+    pub dir: Option<PathBuf>,
+    /// Per-disk targets by device name (full or short form).
+    pub targets: Vec<(String, Target)>,
+    /// Compute a [`DiskDigest`] of every written disk while writing it.
+    pub digest: bool,
+}
+
+/// How a disk was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A new file (in the directory, or at a mapped path).
+    NewFile,
+    /// An existing regular file, rewritten in place.
+    ExistingFile,
+    /// A block device.
+    Device,
 }
 
 /// A config file that was written.
@@ -54,6 +122,10 @@ pub struct WrittenDisk {
     pub stored_bytes: u64,
     /// Bytes that were zero blocks in the archive (holes unless zeroes were written).
     pub sparse_bytes: u64,
+    /// What kind of target it went to.
+    pub kind: TargetKind,
+    /// The digest computed while writing, with [`Outputs::digest`].
+    pub digest: Option<DiskDigest>,
 }
 
 /// The result of a successful extraction.
@@ -63,6 +135,8 @@ pub struct Report {
     pub configs: Vec<WrittenConfig>,
     /// Images written, in dev_id order.
     pub disks: Vec<WrittenDisk>,
+    /// Names of the devices read and verified but not written.
+    pub skipped: Vec<String>,
     /// Totals of the whole archive.
     pub summary: Summary,
 }
@@ -76,29 +150,120 @@ pub fn extract_to_dir<R: Read>(
     opts: &ExtractOptions,
     progress: &mut dyn Progress,
 ) -> Result<Report> {
-    let selected = select_devices(&reader.header().devices, opts.drives.as_deref())?;
+    let outputs = Outputs {
+        dir: Some(dir.to_path_buf()),
+        ..Outputs::default()
+    };
+    extract(reader, opts, outputs, progress)
+}
+
+/// Extracts configs and disks of `reader` to the directory and targets of `outputs`, in one pass.
+///
+/// The whole stream is read and verified whatever is written. On failure, the files this run created
+/// are removed; existing files and devices that were being rewritten keep what was written so far.
+pub fn extract<R: Read>(
+    reader: Reader<R>,
+    opts: &ExtractOptions,
+    outputs: Outputs,
+    progress: &mut dyn Progress,
+) -> Result<Report> {
+    let plan = plan(
+        &reader.header().devices,
+        opts,
+        outputs.targets,
+        outputs.dir.is_some(),
+    )?;
     let mut created = Created::default();
-    match fs::create_dir(dir) {
-        Ok(()) => created.dir = Some(dir.to_path_buf()),
-        Err(e) if e.kind() == ErrorKind::AlreadyExists && opts.force && dir.is_dir() => {}
-        Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-            return Err(Error::TargetExists {
-                path: dir.to_path_buf(),
-            });
-        }
-        Err(source) => {
-            return Err(Error::File {
-                op: "create directory",
-                path: dir.to_path_buf(),
-                source,
-            });
+    if let Some(dir) = &outputs.dir {
+        match fs::create_dir(dir) {
+            Ok(()) => created.dir = Some(dir.clone()),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && opts.force && dir.is_dir() => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                return Err(Error::TargetExists { path: dir.clone() });
+            }
+            Err(source) => {
+                return Err(Error::File {
+                    op: "create directory",
+                    path: dir.clone(),
+                    source,
+                });
+            }
         }
     }
-    let result = run(reader, dir, opts, &selected, progress, &mut created);
+    let result = run(
+        reader,
+        outputs.dir.as_deref(),
+        opts,
+        outputs.digest,
+        plan,
+        progress,
+        &mut created,
+    );
     if result.is_err() {
         created.remove();
     }
     result
+}
+
+/// Where each device goes, decided before anything is written.
+enum Planned {
+    Dir,
+    Target(Target),
+}
+
+/// Matches a device against a requested name (full or short form).
+fn matches(d: &Device, want: &str) -> bool {
+    d.name == want || d.name.strip_prefix("drive-") == Some(want)
+}
+
+fn plan(
+    devices: &[Device],
+    opts: &ExtractOptions,
+    targets: Vec<(String, Target)>,
+    have_dir: bool,
+) -> Result<Vec<(Device, Planned)>> {
+    let selected = select_devices(devices, opts.drives.as_deref())?;
+    let mut mapped: Vec<(u8, Target)> = Vec::new();
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for (want, target) in targets {
+        let Some(d) = devices.iter().find(|d| matches(d, &want)) else {
+            return Err(Error::UnknownDrive {
+                name: want,
+                available: devices.iter().map(|d| d.name.clone()).collect(),
+            });
+        };
+        if mapped.iter().any(|(id, _)| *id == d.id) {
+            return Err(Error::InvalidTarget {
+                reason: format!("{} is mapped twice", d.name),
+            });
+        }
+        if let Target::File(p) | Target::Device { path: p, .. } = &target {
+            if paths.contains(p) {
+                return Err(Error::InvalidTarget {
+                    reason: format!("{} is the target of two disks", p.display()),
+                });
+            }
+            paths.push(p.clone());
+        }
+        mapped.push((d.id, target));
+    }
+    let mut out = Vec::new();
+    for d in devices {
+        let planned = if let Some(i) = mapped.iter().position(|(id, _)| *id == d.id) {
+            Planned::Target(mapped.swap_remove(i).1)
+        } else if selected.iter().any(|s| s.id == d.id) {
+            if !have_dir {
+                return Err(Error::InvalidTarget {
+                    reason: format!("{} has no target and no directory was given", d.name),
+                });
+            }
+            Planned::Dir
+        } else {
+            Planned::Target(Target::Skip)
+        };
+        out.push((d.clone(), planned));
+    }
+    Ok(out)
 }
 
 /// Everything this run created, for cleanup on failure.
@@ -122,14 +287,19 @@ impl Created {
 
 fn run<R: Read>(
     mut reader: Reader<R>,
-    dir: &Path,
+    dir: Option<&Path>,
     opts: &ExtractOptions,
-    selected: &[Device],
+    digest: bool,
+    plan: Vec<(Device, Planned)>,
     progress: &mut dyn Progress,
     created: &mut Created,
 ) -> Result<Report> {
     let mut configs = Vec::new();
-    for c in &reader.header().configs {
+    let config_dir = dir.map(|d| (d, &reader.header().configs));
+    for (dir, c) in config_dir
+        .iter()
+        .flat_map(|(d, cs)| cs.iter().map(move |c| (*d, c)))
+    {
         let path = dir.join(&c.name);
         let tmp = dir.join(format!(".tmp-config-{}", c.name));
         let mut f = create_file(&tmp, opts.force, created)?;
@@ -147,20 +317,50 @@ fn run<R: Read>(
     }
 
     let mut sinks: [Option<Sink>; 256] = std::array::from_fn(|_| None);
-    for d in selected {
-        let (tmp, path) = image_paths(dir, d);
-        check_absent(&path, opts.force)?;
-        let file = create_file(&tmp, opts.force, created)?;
-        file.set_len(d.size).map_err(file_err("resize", &tmp))?;
-        sinks[usize::from(d.id)] = Some(Sink {
-            device: d.clone(),
-            file,
-            tmp,
-            path,
-            pending_at: 0,
-            pending: Vec::new(),
-            stored_bytes: 0,
-        });
+    let mut skipped = Vec::new();
+    for (d, planned) in plan {
+        let sink = match planned {
+            Planned::Target(Target::Skip) => {
+                skipped.push(d.name.clone());
+                continue;
+            }
+            Planned::Dir => {
+                let dir = dir.ok_or_else(|| Error::InvalidTarget {
+                    reason: format!("{} has no target and no directory was given", d.name),
+                })?;
+                let (tmp, path) = image_paths(dir, &d);
+                check_absent(&path, opts.force)?;
+                let file = create_file(&tmp, opts.force, created)?;
+                file.set_len(d.size).map_err(file_err("resize", &tmp))?;
+                Sink::new(d, file, tmp, Some(path), TargetKind::NewFile, None)
+            }
+            Planned::Target(Target::File(path)) => file_sink(d, path, created)?,
+            Planned::Target(Target::Device {
+                path,
+                mut file,
+                zero_out,
+            }) => {
+                let size = file
+                    .seek(SeekFrom::End(0))
+                    .map_err(file_err("find the size of", &path))?;
+                if size < d.size {
+                    return Err(Error::TargetTooSmall {
+                        disk: d.name.clone(),
+                        path,
+                        size,
+                        needed: d.size,
+                    });
+                }
+                Sink::new(d, file, path, None, TargetKind::Device, zero_out)
+            }
+        };
+        let mut sink = sink;
+        sink.explicit_zeros = sink.kind == TargetKind::Device || opts.write_zeroes;
+        if digest {
+            sink.digest = Some(DigestBuilder::new(sink.device.size));
+        }
+        let id = usize::from(sink.device.id);
+        sinks[id] = Some(sink);
     }
 
     let total = reader.header().total_clusters();
@@ -168,11 +368,15 @@ fn run<R: Read>(
     while let Some(c) = reader.next_cluster()? {
         if let Some(sink) = sinks[usize::from(c.dev_id)].as_mut() {
             let size = sink.device.size;
-            if opts.write_zeroes {
+            if let Some(dg) = sink.digest.as_mut() {
+                dg.add_cluster(&c);
+            }
+            if sink.explicit_zeros {
                 for (off, block) in c.blocks(size) {
-                    let zeros = [0u8; BLOCK_SIZE as usize];
-                    let len = (size - off).min(BLOCK_SIZE) as usize;
-                    sink.push(off, block.unwrap_or(&zeros[..len]))?;
+                    match block {
+                        Some(b) => sink.push(off, b)?,
+                        None => sink.push_zero(off, (size - off).min(BLOCK_SIZE))?,
+                    }
                 }
             } else {
                 for (off, run) in c.runs(size) {
@@ -189,30 +393,95 @@ fn run<R: Read>(
     }
     for sink in sinks.iter_mut().flatten() {
         sink.flush()?;
+        sink.flush_zero()?;
     }
     let summary = reader.finish()?;
     progress.clusters(summary.clusters, total);
 
     let mut disks = Vec::new();
     for sink in sinks.into_iter().flatten() {
-        sink.file.sync_all().map_err(file_err("sync", &sink.tmp))?;
-        fs::rename(&sink.tmp, &sink.path).map_err(file_err("rename", &sink.tmp))?;
-        created.files.retain(|f| f != &sink.tmp);
-        created.files.push(sink.path.clone());
+        sink.file
+            .sync_all()
+            .map_err(file_err("sync", &sink.writing))?;
+        let path = match &sink.rename_to {
+            Some(path) => {
+                fs::rename(&sink.writing, path).map_err(file_err("rename", &sink.writing))?;
+                created.files.retain(|f| f != &sink.writing);
+                created.files.push(path.clone());
+                path.clone()
+            }
+            None => sink.writing.clone(),
+        };
         disks.push(WrittenDisk {
             dev_id: sink.device.id,
             name: sink.device.name.clone(),
-            path: sink.path,
+            path,
             size: sink.device.size,
             stored_bytes: sink.stored_bytes,
             sparse_bytes: sink.device.size - sink.stored_bytes.min(sink.device.size),
+            kind: sink.kind,
+            digest: sink.digest.as_ref().map(DigestBuilder::finish),
         });
     }
     Ok(Report {
         configs,
         disks,
+        skipped,
         summary,
     })
+}
+
+/// A sink for a [`Target::File`]: a new file under a temporary name, or an existing regular file.
+fn file_sink(d: Device, path: PathBuf, created: &mut Created) -> Result<Sink> {
+    match fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_file() => {
+            let file = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(file_err("open", &path))?;
+            // Truncating first turns every old byte into a hole, so zero blocks need no writes.
+            file.set_len(0).map_err(file_err("truncate", &path))?;
+            file.set_len(d.size).map_err(file_err("resize", &path))?;
+            Ok(Sink::new(
+                d,
+                file,
+                path,
+                None,
+                TargetKind::ExistingFile,
+                None,
+            ))
+        }
+        Ok(_) => Err(Error::InvalidTarget {
+            reason: format!(
+                "{} exists and is not a regular file (block devices are opened by the caller)",
+                path.display()
+            ),
+        }),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .ok_or_else(|| Error::InvalidTarget {
+                    reason: format!("{} has no file name", path.display()),
+                })?;
+            let tmp = path.with_file_name(format!(".{name}.pverescue-tmp"));
+            let file = create_file(&tmp, false, created)?;
+            file.set_len(d.size).map_err(file_err("resize", &tmp))?;
+            Ok(Sink::new(
+                d,
+                file,
+                tmp,
+                Some(path),
+                TargetKind::NewFile,
+                None,
+            ))
+        }
+        Err(source) => Err(Error::File {
+            op: "inspect",
+            path,
+            source,
+        }),
+    }
 }
 
 /// The temporary and final paths of a device image.
@@ -234,10 +503,7 @@ fn select_devices(devices: &[Device], drives: Option<&[String]>) -> Result<Vec<D
     };
     let mut chosen = Vec::new();
     for want in drives {
-        let found = devices
-            .iter()
-            .find(|d| d.name == *want || d.name.strip_prefix("drive-") == Some(want.as_str()));
-        match found {
+        match devices.iter().find(|d| matches(d, want)) {
             Some(d) => chosen.push(d.clone()),
             None => {
                 return Err(Error::UnknownDrive {
@@ -295,18 +561,52 @@ fn file_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error)
     }
 }
 
-/// An open output image with a buffer that coalesces adjacent runs into larger positioned writes.
+/// An open output with a buffer that coalesces adjacent runs into larger positioned writes, and a
+/// pending zero range that coalesces adjacent zero blocks.
 struct Sink {
     device: Device,
     file: File,
-    tmp: PathBuf,
-    path: PathBuf,
+    /// The path being written (a temporary name for new files).
+    writing: PathBuf,
+    /// Where to rename `writing` when complete.
+    rename_to: Option<PathBuf>,
+    kind: TargetKind,
+    zero_out: Option<ZeroOut>,
+    explicit_zeros: bool,
     pending_at: u64,
     pending: Vec<u8>,
+    zero_at: u64,
+    zero_len: u64,
     stored_bytes: u64,
+    digest: Option<DigestBuilder>,
 }
 
 impl Sink {
+    fn new(
+        device: Device,
+        file: File,
+        writing: PathBuf,
+        rename_to: Option<PathBuf>,
+        kind: TargetKind,
+        zero_out: Option<ZeroOut>,
+    ) -> Sink {
+        Sink {
+            device,
+            file,
+            writing,
+            rename_to,
+            kind,
+            zero_out,
+            explicit_zeros: false,
+            pending_at: 0,
+            pending: Vec::new(),
+            zero_at: 0,
+            zero_len: 0,
+            stored_bytes: 0,
+            digest: None,
+        }
+    }
+
     /// Queues `bytes` for offset `at`, writing out the buffer when the run is not contiguous or is full.
     fn push(&mut self, at: u64, bytes: &[u8]) -> Result<()> {
         let contiguous = self.pending_at + self.pending.len() as u64 == at;
@@ -327,8 +627,49 @@ impl Sink {
         }
         self.file
             .write_all_at(&self.pending, self.pending_at)
-            .map_err(file_err("write", &self.tmp))?;
+            .map_err(file_err("write", &self.writing))?;
         self.pending.clear();
+        Ok(())
+    }
+
+    /// Queues `len` zero bytes at `at`, zeroing the pending range when this one does not extend it.
+    fn push_zero(&mut self, at: u64, len: u64) -> Result<()> {
+        let contiguous = self.zero_at + self.zero_len == at;
+        if self.zero_len > 0 && (!contiguous || self.zero_len >= ZERO_COALESCE_LIMIT) {
+            self.flush_zero()?;
+        }
+        if self.zero_len == 0 {
+            self.zero_at = at;
+        }
+        self.zero_len += len;
+        Ok(())
+    }
+
+    /// Zeroes the pending zero range: through [`ZeroOut`] when it can, else by writing zeros.
+    fn flush_zero(&mut self) -> Result<()> {
+        let (mut at, mut len) = (self.zero_at, self.zero_len);
+        self.zero_len = 0;
+        if len == 0 {
+            return Ok(());
+        }
+        let zeroed = match self.zero_out {
+            Some(z) => z(&self.file, at, len).map_err(file_err("zero out", &self.writing))?,
+            None => false,
+        };
+        if zeroed {
+            return Ok(());
+        }
+        while len > 0 {
+            let n = len.min(ZEROS.len() as u64);
+            let chunk = ZEROS
+                .get(..usize::try_from(n).unwrap_or(ZEROS.len()))
+                .unwrap_or(&ZEROS);
+            self.file
+                .write_all_at(chunk, at)
+                .map_err(file_err("write zeros to", &self.writing))?;
+            at += chunk.len() as u64;
+            len -= chunk.len() as u64;
+        }
         Ok(())
     }
 }

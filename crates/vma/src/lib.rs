@@ -17,7 +17,11 @@
 //!   all of that in one call.
 //! - [`Writer`] produces archives byte for byte as the reference `vma create` lays them out, from a
 //!   [`NewArchive`] description and clusters written in any order.
-//! - [`extract::extract_to_dir`] writes configs and sparse raw disk images named like `vma extract` does.
+//! - [`extract::extract_to_dir`] writes configs and sparse raw disk images named like `vma extract` does;
+//!   [`extract::extract`] also sends disks to other files, to block devices (zero blocks written as zeros)
+//!   or nowhere, in the same single pass.
+//! - [`DiskDigest`] is a digest of a disk's contents that does not depend on cluster order: computed
+//!   while writing, and again by re-reading the target, it proves a restore landed intact.
 //! - [`Progress`] receives progress reports; [`Error`] says what went wrong and at which byte offset, and
 //!   [`Error::hint`] suggests what to do.
 //!
@@ -64,12 +68,14 @@
 #![deny(missing_docs)]
 
 mod coverage;
+pub mod digest;
 mod error;
 pub mod extract;
 pub mod format;
 mod read;
 mod write;
 
+pub use digest::DiskDigest;
 pub use error::{Error, Result};
 pub use format::{BLOCK_SIZE, CLUSTER_SIZE};
 pub use read::{Cluster, Config, Device, Header, Progress, Reader, Runs, Summary};

@@ -8,4 +8,5 @@ mod corrupt;
 mod extract;
 mod real;
 mod roundtrip;
+mod targets;
 mod writer;
