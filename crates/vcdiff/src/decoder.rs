@@ -4,9 +4,9 @@ use std::io::{self, Read};
 
 use crate::addr_cache::AddrCache;
 use crate::error::{Error, Result};
-use crate::header::{FileHeader, SecondaryId};
+use crate::header::FileHeader;
 use crate::input::{DeltaInput, slice_varint};
-use crate::secondary::{Secondary, SecondaryError, Section};
+use crate::secondary::{Secondary, Section};
 use crate::source::{SourceRead, SourceWindow};
 use crate::window::{self, MAX_TARGET_WINDOW, SectionRef, WindowHeader, section_limit};
 
@@ -186,12 +186,15 @@ impl<S: SourceRead, D: Read> Decoder<S, D> {
         }
         let mut compressed = [false; 3];
         for (k, section) in Section::ALL.into_iter().enumerate() {
+            let at = stored_at[k];
+            let stored = &self.stored[k];
             if hdr.delta_indicator & section.indicator_bit() == 0 {
+                if let Some(secondary) = self.secondary.as_mut() {
+                    secondary.stored_plain(section, stored);
+                }
                 continue;
             }
             compressed[k] = true;
-            let at = stored_at[k];
-            let stored = &self.stored[k];
             let mut pos = 0;
             let len = slice_varint(stored, &mut pos).ok_or(Error::Truncated {
                 what: "compressed section length",
@@ -210,39 +213,21 @@ impl<S: SourceRead, D: Read> Decoder<S, D> {
             let len = usize::try_from(len).unwrap_or(usize::MAX);
             let plain = &mut self.plain[k];
             plain.clear();
-            let (name, result) = match self.secondary.as_mut() {
-                Some(Secondary::Lzma(lzma)) => {
-                    ("lzma", lzma.decompress(section, &stored[pos..], len, plain))
-                }
-                Some(Secondary::Djw) => ("djw", Err(SecondaryError::Unsupported)),
-                Some(Secondary::Fgk) => ("fgk", Err(SecondaryError::Unsupported)),
-                None => {
-                    return Err(Error::SecondaryNotDeclared {
-                        window,
-                        at: hdr.delta_indicator_at,
-                    });
-                }
+            let Some(secondary) = self.secondary.as_mut() else {
+                return Err(Error::SecondaryNotDeclared {
+                    window,
+                    at: hdr.delta_indicator_at,
+                });
             };
-            match result {
-                Ok(()) => {}
-                Err(SecondaryError::Unsupported) => {
-                    let id = self.header.secondary.map_or(0, SecondaryId::id);
-                    return Err(Error::UnsupportedSecondary {
-                        name,
-                        id,
-                        window,
-                        at,
-                    });
-                }
-                Err(SecondaryError::Corrupt(detail)) => {
-                    return Err(Error::Secondary {
-                        name,
-                        section: section.name(),
-                        window,
-                        at,
-                        detail,
-                    });
-                }
+            if let Err(e) = secondary.decompress(section, &stored[pos..], len, plain) {
+                let payload_at = at + pos as u64;
+                return Err(Error::Secondary {
+                    name: secondary.name(),
+                    section: section.name(),
+                    window,
+                    at: e.at.map_or(at, |p| payload_at + p as u64),
+                    detail: e.detail,
+                });
             }
         }
         let section = |k: usize| SectionRef {

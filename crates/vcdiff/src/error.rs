@@ -94,19 +94,6 @@ pub enum Error {
         id: u8,
     },
 
-    /// A section is compressed with a known secondary compressor this build cannot decode.
-    #[error("window {window} at byte {at}: secondary compressor {name} (id {id}) is not supported")]
-    UnsupportedSecondary {
-        /// Compressor name (`djw`, `fgk`).
-        name: &'static str,
-        /// Compressor id from the file header.
-        id: u8,
-        /// Window index.
-        window: u64,
-        /// Absolute offset of the compressed section.
-        at: u64,
-    },
-
     /// A window sets Delta_Indicator bits although the file declares no secondary compressor.
     #[error(
         "window {window} at byte {at}: compressed sections but no secondary compressor declared"
@@ -118,9 +105,9 @@ pub enum Error {
         at: u64,
     },
 
-    /// The secondary decompressor rejected a section.
+    /// The secondary decompressor (DJW, LZMA or FGK) rejected a section.
     #[error(
-        "window {window}: {section} section at byte {at}: {name} decompression failed: {detail}"
+        "window {window}: {name} decompression of the {section} section failed at byte {at}: {detail}"
     )]
     Secondary {
         /// Compressor name.
@@ -129,7 +116,8 @@ pub enum Error {
         section: &'static str,
         /// Window index.
         window: u64,
-        /// Absolute offset of the compressed section.
+        /// Absolute offset in the delta: for DJW and FGK the payload byte where decoding
+        /// failed (or the section start when no byte is to blame), for LZMA the section start.
         at: u64,
         /// What went wrong.
         detail: String,
@@ -334,9 +322,6 @@ impl Error {
             ),
             Error::SourceTooShort { .. } => Some(
                 "the source is shorter than the delta expects: is it the right full, decompressed?",
-            ),
-            Error::UnsupportedSecondary { .. } => Some(
-                "re-create the delta with `xdelta3 -S lzma` or `-S none`, or decode it with xdelta3",
             ),
             Error::BadMagic { .. } => {
                 Some("remove the outer compression (zstd, gzip, lzop) before decoding")

@@ -27,11 +27,23 @@
 //! Beyond RFC 3284 the decoder accepts what xdelta3 3.0.x writes: the application header
 //! (header bit `0x04`), a per-window Adler-32 (window bit `0x04`, verified against the
 //! reconstructed window: a mismatch almost always means the wrong full), and secondary
-//! compression of the data, instruction and address sections. LZMA (id 2, three persistent xz
-//! streams sync-flushed per window) is decoded; it is what Proxmox differentials made since
-//! 2018 use. DJW (id 1) and FGK (id 16) are recognised: files whose windows happen to carry no
-//! compressed section decode, and a compressed section fails with
-//! [`Error::UnsupportedSecondary`].
+//! compression of the data, instruction and address sections, with all three of xdelta3's
+//! secondary compressors:
+//!
+//! - LZMA (id 2, three persistent xz streams sync-flushed per window) is what Proxmox
+//!   differentials made since 2018 use.
+//! - DJW (id 1, `-S djw`) is static Huffman coding with up to eight code tables per section,
+//!   each payload self-contained.
+//! - FGK (id 16, `-S fgk`) is adaptive Huffman coding with one tree per section kind that
+//!   lives for the whole file. xdelta3's encoder updates its tree even for sections it then
+//!   stores plain; this decoder replays those sections into its tree, so it also decodes the
+//!   multi-window FGK deltas that xdelta3 3.0.11 itself rejects ("secondary decoder finished
+//!   with unused input").
+//!
+//! xdelta3's source is the only description of the DJW and FGK bitstreams; the crate's own
+//! account of both formats, from which the decoders were written, is in the docs of
+//! `src/secondary/djw.rs` and `src/secondary/fgk.rs`. A payload that does not decode fails
+//! with [`Error::Secondary`], naming the window, the section and the byte.
 //!
 //! Memory is bounded by the source window plus a few target windows (at most
 //! [`MAX_TARGET_WINDOW`] each), whatever the size of the image. A copy that reaches behind a

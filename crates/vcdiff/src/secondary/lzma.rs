@@ -53,7 +53,7 @@ impl LzmaSections {
             Some(s) => s,
             None => slot.insert(
                 Stream::new_stream_decoder(MAX_LZMA_MEMORY, 0)
-                    .map_err(|e| SecondaryError::Corrupt(describe(e)))?,
+                    .map_err(|e| SecondaryError::corrupt(describe(e)))?,
             ),
         };
         let start = out.len();
@@ -68,7 +68,7 @@ impl LzmaSections {
             let out_before = stream.total_out();
             let status = stream
                 .process(&payload[consumed..], &mut out[produced..], Action::Run)
-                .map_err(|e| SecondaryError::Corrupt(describe(e)))?;
+                .map_err(|e| SecondaryError::corrupt(describe(e)))?;
             let used = usize::try_from(stream.total_in() - in_before).unwrap_or(usize::MAX);
             let made = usize::try_from(stream.total_out() - out_before).unwrap_or(usize::MAX);
             consumed = consumed.saturating_add(used).min(payload.len());
@@ -76,7 +76,7 @@ impl LzmaSections {
             if used == 0 && made == 0 {
                 if stalled || consumed == payload.len() || status == Status::StreamEnd {
                     out.truncate(start);
-                    return Err(SecondaryError::Corrupt(format!(
+                    return Err(SecondaryError::corrupt(format!(
                         "payload ends after {} of {expected} bytes",
                         produced - start
                     )));
@@ -95,9 +95,9 @@ impl LzmaSections {
             let out_before = stream.total_out();
             stream
                 .process(&payload[consumed..], &mut probe, Action::Run)
-                .map_err(|e| SecondaryError::Corrupt(describe(e)))?;
+                .map_err(|e| SecondaryError::corrupt(describe(e)))?;
             if stream.total_out() != out_before {
-                return Err(SecondaryError::Corrupt(format!(
+                return Err(SecondaryError::corrupt(format!(
                     "payload holds more than the declared {expected} bytes"
                 )));
             }
@@ -108,7 +108,7 @@ impl LzmaSections {
             consumed = consumed.saturating_add(used).min(payload.len());
         }
         if consumed != payload.len() {
-            return Err(SecondaryError::Corrupt(format!(
+            return Err(SecondaryError::corrupt(format!(
                 "{} unused payload bytes",
                 payload.len() - consumed
             )));
@@ -171,10 +171,10 @@ mod tests {
         let payloads = encode(&[&a]);
         let mut out = Vec::new();
         let err = LzmaSections::new().decompress(Section::Inst, &payloads[0], 10_001, &mut out);
-        assert!(matches!(err, Err(SecondaryError::Corrupt(_))));
+        assert!(matches!(err, Err(SecondaryError { .. })));
         let err = LzmaSections::new().decompress(Section::Inst, &payloads[0], 9_999, &mut out);
-        assert!(matches!(err, Err(SecondaryError::Corrupt(_))));
+        assert!(matches!(err, Err(SecondaryError { .. })));
         let err = LzmaSections::new().decompress(Section::Addr, b"not xz at all", 5, &mut out);
-        assert!(matches!(err, Err(SecondaryError::Corrupt(_))));
+        assert!(matches!(err, Err(SecondaryError { .. })));
     }
 }

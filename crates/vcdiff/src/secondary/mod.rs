@@ -1,9 +1,22 @@
 //! Secondary compression of window sections (xdelta3 extension, spec section 6.9).
 //!
 //! A compressed section is `varint(decompressed length)` followed by the compressor's
-//! payload. LZMA keeps one persistent xz stream per section kind for the whole file; DJW and
-//! FGK are recognised but not decoded by this build (see [`djw`] and [`fgk`]).
+//! payload, which must be consumed exactly and produce exactly that length. What persists
+//! between windows depends on the compressor:
+//!
+//! | id | compressor | state across windows |
+//! |---|---|---|
+//! | 1 | DJW ([`djw`]) | none: every payload carries its own code tables |
+//! | 2 | LZMA ([`lzma`]) | one xz stream per section kind, sync-flushed per window |
+//! | 16 | FGK ([`fgk`]) | one adaptive Huffman tree per section kind |
+//!
+//! FGK has a twist: xdelta3's encoder runs every section of at least
+//! [`fgk::MIN_ATTEMPTED`] bytes through its tree, then keeps the compressed form only when
+//! it saves two bytes. A section stored plain therefore still moved the encoder's tree, and
+//! [`Secondary::stored_plain`] replays it into the decoder's tree. xdelta3's own decoder does
+//! not, which is why it fails on many multi-window FGK deltas.
 
+mod bits;
 pub(crate) mod djw;
 pub(crate) mod fgk;
 pub(crate) mod lzma;
@@ -40,7 +53,7 @@ impl Section {
 pub(crate) enum Secondary {
     Lzma(Box<lzma::LzmaSections>),
     Djw,
-    Fgk,
+    Fgk(Box<fgk::FgkSections>),
 }
 
 impl Secondary {
@@ -48,16 +61,67 @@ impl Secondary {
         match id {
             SecondaryId::Lzma => Secondary::Lzma(Box::new(lzma::LzmaSections::new())),
             SecondaryId::Djw => Secondary::Djw,
-            SecondaryId::Fgk => Secondary::Fgk,
+            SecondaryId::Fgk => Secondary::Fgk(Box::default()),
+        }
+    }
+
+    /// Compressor name used in error messages.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Secondary::Lzma(_) => "lzma",
+            Secondary::Djw => "djw",
+            Secondary::Fgk(_) => "fgk",
+        }
+    }
+
+    /// Decompresses one section payload, appending exactly `expected` bytes to `out`.
+    pub(crate) fn decompress(
+        &mut self,
+        section: Section,
+        payload: &[u8],
+        expected: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SecondaryError> {
+        // xdelta3 never compresses an empty section and rejects one that claims to be.
+        if expected == 0 {
+            return Err(SecondaryError::corrupt("compressed section of length 0"));
+        }
+        match self {
+            Secondary::Lzma(lzma) => lzma.decompress(section, payload, expected, out),
+            Secondary::Djw => djw::decompress(payload, expected, out),
+            Secondary::Fgk(fgk) => fgk.decompress(section, payload, expected, out),
+        }
+    }
+
+    /// Tells the decompressor about a section of this window stored uncompressed.
+    pub(crate) fn stored_plain(&mut self, section: Section, bytes: &[u8]) {
+        if let Secondary::Fgk(fgk) = self {
+            fgk.stored_plain(section, bytes);
         }
     }
 }
 
 /// Why a section failed to decompress, turned into an [`crate::Error`] by the caller.
 #[derive(Debug)]
-pub(crate) enum SecondaryError {
-    /// The compressor is known but this build cannot decode it.
-    Unsupported,
-    /// The payload is invalid.
-    Corrupt(String),
+pub(crate) struct SecondaryError {
+    /// What is wrong.
+    pub(crate) detail: String,
+    /// Offset in the payload (after the length varint) where decoding failed, if known.
+    pub(crate) at: Option<usize>,
+}
+
+impl SecondaryError {
+    pub(crate) fn corrupt(detail: impl Into<String>) -> Self {
+        SecondaryError {
+            detail: detail.into(),
+            at: None,
+        }
+    }
+
+    pub(crate) fn corrupt_at(detail: impl Into<String>, at: usize) -> Self {
+        SecondaryError {
+            detail: detail.into(),
+            at: Some(at),
+        }
+    }
 }

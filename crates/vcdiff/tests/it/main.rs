@@ -8,9 +8,12 @@
 //! - `proxmox`: the real Proxmox differential in `testdata/real`, streamed forward only.
 //! - `rdiff`: rdiff signature/delta/patch fixtures and corrupt deltas.
 //! - `regressions`: inputs found by fuzzing, named after what they broke.
+//! - `secondary`: DJW and FGK secondary compression (`-S djw`, `-S djw9`, `-S fgk`) on text
+//!   and binary data, with and without a source, many small windows, corrupt sections.
 
 mod common;
 mod proxmox;
 mod rdiff;
 mod regressions;
+mod secondary;
 mod xdelta3;

@@ -52,33 +52,51 @@ fn main() {
         ("w16k", &["-W", "16384"]),
         ("w16k-none", &["-W", "16384", "-S", "none"]),
     ];
-    for (name, flags) in variants {
+    // Runs `xdelta3 -e` with `flags` (and `-s source` if given) and returns the delta.
+    let encode = |flags: &[&str], source: Option<&Path>, target: &Path| {
         let mut cmd = Command::new("xdelta3");
-        cmd.args(["-e", "-f"])
-            .args(flags)
-            .arg("-s")
-            .arg(&src_path)
-            .arg(&tgt_path)
-            .arg(&out);
+        cmd.args(["-e", "-f"]).args(flags);
+        if let Some(source) = source {
+            cmd.arg("-s").arg(source);
+        }
+        cmd.arg(target).arg(&out);
         assert!(
             cmd.status()
                 .expect("xdelta3 (Debian package xdelta3)")
                 .success()
         );
-        seed(
-            &format!("xdelta3-{name}"),
-            &src,
-            &std::fs::read(&out).expect("delta"),
-        );
+        std::fs::read(&out).expect("delta")
+    };
+    for (name, flags) in variants {
+        let delta = encode(flags, Some(&src_path), &tgt_path);
+        seed(&format!("xdelta3-{name}"), &src, &delta);
     }
-    let mut cmd = Command::new("xdelta3");
-    cmd.args(["-e", "-f"]).arg(&tgt_path).arg(&out);
-    assert!(cmd.status().expect("xdelta3").success());
-    seed(
-        "xdelta3-nosource",
-        b"",
-        &std::fs::read(&out).expect("delta"),
-    );
+    seed("xdelta3-nosource", b"", &encode(&[], None, &tgt_path));
+
+    // Deltas whose sections DJW and FGK really compress: skewed letters without a source
+    // (small.tgt is too small for them to save anything). `fgk-w16k` has several windows,
+    // some with sections stored plain that the FGK trees must replay.
+    let skewed_path = tmp.join("skewed");
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let skewed: Vec<u8> = (0..40_000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            b"eeeeeeeettttaaoinshrdlu\n"[(state >> 33) as usize % 24]
+        })
+        .collect();
+    std::fs::write(&skewed_path, &skewed).expect("write skewed target");
+    let huffman: [(&str, &[&str]); 4] = [
+        ("djw", &["-S", "djw"]),
+        ("djw9", &["-S", "djw9"]),
+        ("fgk", &["-S", "fgk"]),
+        ("fgk-w16k", &["-S", "fgk", "-W", "16384"]),
+    ];
+    for (name, flags) in huffman {
+        let delta = encode(flags, None, &skewed_path);
+        seed(&format!("xdelta3-skewed-{name}"), b"", &delta);
+    }
 
     let sig = tmp.join("sig");
     let rdelta = tmp.join("rdelta");
