@@ -4,9 +4,17 @@
 //!   root, Python `dissect.archive` via pip), then run the whole test suite.
 //! - `cargo xtask fixtures`: rebuild `testdata/` with the real tools and write its provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
+//! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
+//! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
+//! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
+//! - `cargo xtask docs`: regenerate the man pages and shell completions from the clap flags.
 
 mod bench;
+mod dist;
+mod docs;
+mod e2e;
 mod fixtures;
+mod image;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +37,10 @@ fn run() -> Result<()> {
         Some("fixtures") => fixtures::run(rest),
         Some("bench") => bench::run(rest),
         Some("install-test-deps") => tools::ensure_all(),
+        Some("dist") => dist::run(rest),
+        Some("image") => image::run(rest),
+        Some("e2e") => e2e::run(rest),
+        Some("docs") => docs::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -36,7 +48,11 @@ fn run() -> Result<()> {
                  test               install test dependencies, then run every test\n  \
                  install-test-deps  only install the Debian packages and Python modules the tests use\n  \
                  fixtures           rebuild testdata/ with the real tools (writes testdata/README.md)\n  \
-                 bench [--size-gib N]  compare restore speed with the real tools"
+                 bench [--size-gib N]  compare restore speed with the real tools\n  \
+                 dist               static binary and rescue bundle in target/dist/\n  \
+                 image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
+                 e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \
+                 docs               regenerate docs/man/ and completions/ from the flags"
             );
             bail!("unknown or missing command");
         }
@@ -88,7 +104,9 @@ fn test(rest: &[String]) -> Result<()> {
     cmd.current_dir(root())
         .args(["test", "--workspace"])
         .args(rest);
-    run_cmd(&mut cmd)
+    run_cmd(&mut cmd)?;
+    // The shipped artifacts: static binary, bundle and OCI image, run in a chroot and a container.
+    e2e::run(&[])
 }
 
 /// Builds the release `pverescue` binary and returns its path.

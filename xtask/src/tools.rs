@@ -34,6 +34,43 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("sha256sum", "coreutils"),
 ];
 
+/// What the end-to-end tests of the artifacts (`xtask/src/e2e.rs`) need besides [`TOOLS`]:
+/// installed only when root, because those tests skip otherwise.
+pub const E2E_TOOLS: &[(&str, &str)] = &[
+    ("dockerd", "docker.io"),
+    ("runc", "runc"),
+    ("readelf", "binutils"),
+    ("file", "file"),
+    ("chroot", "coreutils"),
+];
+
+/// Installs the [`E2E_TOOLS`] that are missing (root only; the caller checks).
+pub fn ensure_e2e() -> Result<()> {
+    let mut missing: Vec<&str> = E2E_TOOLS
+        .iter()
+        .filter(|(cmd, _)| !have(cmd))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    apt_install(&missing)
+}
+
+/// `apt-get update` and `apt-get install` of `packages`, non-interactively.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    eprintln!("xtask: installing {}", packages.join(" "));
+    let env = [("DEBIAN_FRONTEND", "noninteractive")];
+    run_cmd(Command::new("apt-get").arg("update").arg("-qq").envs(env))?;
+    run_cmd(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .envs(env),
+    )
+}
+
 /// Python modules used as independent oracles, with their PyPI names.
 pub const PYTHON: &[(&str, &str)] = &[("dissect.archive", "dissect.archive")];
 
@@ -86,15 +123,7 @@ pub fn ensure_all() -> Result<()> {
                 missing.join(" ")
             );
         }
-        eprintln!("xtask: installing {}", missing.join(" "));
-        let env = [("DEBIAN_FRONTEND", "noninteractive")];
-        run_cmd(Command::new("apt-get").arg("update").arg("-qq").envs(env))?;
-        run_cmd(
-            Command::new("apt-get")
-                .args(["install", "-y", "-qq", "--no-install-recommends"])
-                .args(&missing)
-                .envs(env),
-        )?;
+        apt_install(&missing)?;
     }
     let Some(py) = python() else {
         bail!("python3 is still missing after installing it")
