@@ -1,11 +1,78 @@
-//! `pverescue umount`: SCAFFOLD, being implemented (replace this file).
+//! `pverescue umount`: unmount what `pverescue mount` mounted and release its loop device.
 
-use anyhow::{Result, bail};
+use std::io::Write;
+
+use anyhow::{Context, Result, anyhow};
+use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, UmountArgs};
+use crate::cmd::partitions::print_failure;
+use crate::output;
+
+/// The JSON form of a completed unmount.
+#[derive(Debug, Serialize)]
+struct Unmounted {
+    mountpoint: String,
+    device: Option<String>,
+    detached: bool,
+}
 
 /// Runs `pverescue umount`.
-pub fn run(_g: &Global, _a: &UmountArgs) -> Result<Outcome> {
-    bail!("pverescue umount is not available yet")
+pub fn run(g: &Global, a: &UmountArgs) -> Result<Outcome> {
+    let mp = std::fs::canonicalize(&a.mountpoint)
+        .with_context(|| format!("{}: cannot find the mount point", a.mountpoint.display()))?;
+    let mounts = loopmount::mounts().context("cannot read the mount table")?;
+    let Some(entry) = mounts.iter().rev().find(|m| m.mountpoint == mp) else {
+        return Err(anyhow!("{}: nothing is mounted there", mp.display()));
+    };
+    let is_loop = entry
+        .source
+        .strip_prefix("/dev/loop")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    if !is_loop {
+        print_failure(
+            &anyhow!(
+                "{}: {} is mounted there, not a loop device: pverescue umount only releases what \
+                 pverescue mount made",
+                mp.display(),
+                entry.source
+            ),
+            Some(format!(
+                "use umount {}",
+                loopmount::shell_quote(&mp.to_string_lossy())
+            )),
+        );
+        return Ok(Outcome::Failed);
+    }
+    let u = match loopmount::unmount(&mp) {
+        Ok(u) => u,
+        Err(e) => {
+            let hint = e.hint();
+            print_failure(&anyhow!(e).context(format!("{}", mp.display())), hint);
+            return Ok(Outcome::Failed);
+        }
+    };
+    let device = u.device.as_ref().map(|d| d.to_string_lossy().into_owned());
+    if g.json {
+        output::print_json(&Unmounted {
+            mountpoint: u.mountpoint.to_string_lossy().into_owned(),
+            device: device.clone(),
+            detached: u.detached,
+        })?;
+    } else if !g.quiet {
+        let mut out = std::io::stdout().lock();
+        match (&device, u.detached) {
+            (Some(d), true) => writeln!(out, "unmounted {}, released {d}", mp.display())?,
+            _ => writeln!(out, "unmounted {}", mp.display())?,
+        }
+    }
+    if let (Some(d), false) = (&device, u.detached) {
+        eprintln!(
+            "pverescue: warning: {d} is still attached (another mount or process uses it); \
+             `losetup -d {d}` releases it once unused"
+        );
+        return Ok(Outcome::Warnings);
+    }
+    Ok(Outcome::Success)
 }

@@ -9,10 +9,17 @@
 //! - `damaged`: broken archives fail with pinned, actionable messages and leave nothing behind.
 //! - `create`: archives we write are read back by us, by Python `dissect.archive` and by `lzop -t`.
 //! - `cli`: help, usage errors, exit codes and JSON shapes.
+//! - `partitions`: `pverescue partitions` against sfdisk, sgdisk and lvm2 reports of images
+//!   those tools made; human and JSON snapshots.
+//! - `mounting`: `mount`/`umount` on the real kernel (root): every supported filesystem, the
+//!   image unchanged, nothing leaked after a kill, the errors users meet (LUKS, NTFS, not root,
+//!   no /dev/loop-control).
 
 mod cli;
 mod create;
 mod damaged;
 mod fixtures;
+mod mounting;
+mod partitions;
 mod real;
 mod util;
