@@ -31,6 +31,71 @@ const BUF_SIZE: usize = 256 * 1024;
 /// Operand widths in bytes for the width index 0..=3.
 const WIDTHS: [u8; 4] = [1, 2, 4, 8];
 
+/// One command of an rdiff delta, with its operands already checked against the basis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    /// The end of the delta (nothing follows it).
+    End,
+    /// `len` bytes follow in the delta.
+    Literal(u64),
+    /// `len` bytes of the basis from `start`; never empty, never past the basis end.
+    Copy {
+        /// Basis offset.
+        start: u64,
+        /// Byte count.
+        len: u64,
+    },
+}
+
+/// Reads the magic at the start of a delta.
+fn read_magic<R: Read>(input: &mut DeltaInput<R>) -> Result<()> {
+    let magic = read_be(input, 4, "rdiff magic", 0)? as u32;
+    if magic != DELTA_MAGIC {
+        return Err(Error::RdiffBadMagic { found: magic });
+    }
+    Ok(())
+}
+
+/// Reads the next command; copies are checked against `basis_len` and END against trailing
+/// bytes.
+fn next_command<R: Read>(input: &mut DeltaInput<R>, basis_len: u64) -> Result<Command> {
+    let at = input.offset();
+    let op = input.u8("rdiff command", at)?;
+    match op {
+        OP_END => {
+            if !input.at_eof()? {
+                return Err(Error::RdiffTrailing { at: input.offset() });
+            }
+            Ok(Command::End)
+        }
+        1..=OP_LITERAL_MAX_IMMEDIATE => Ok(Command::Literal(u64::from(op))),
+        OP_LITERAL_N1..OP_COPY_FIRST => {
+            let width = WIDTHS[usize::from(op - OP_LITERAL_N1)];
+            Ok(Command::Literal(read_be(
+                input,
+                width,
+                "rdiff literal length",
+                at,
+            )?))
+        }
+        OP_COPY_FIRST..=OP_COPY_LAST => {
+            let k = usize::from(op - OP_COPY_FIRST);
+            let start = read_be(input, WIDTHS[k / 4], "rdiff copy start", at)?;
+            let len = read_be(input, WIDTHS[k % 4], "rdiff copy length", at)?;
+            if len == 0 || start.checked_add(len).is_none_or(|end| end > basis_len) {
+                return Err(Error::RdiffBadCopy {
+                    at,
+                    start,
+                    len,
+                    basis_len,
+                });
+            }
+            Ok(Command::Copy { start, len })
+        }
+        _ => Err(Error::RdiffBadOpcode { at, opcode: op }),
+    }
+}
+
 /// Applies the rdiff `delta` to `basis`, writing the result to `out`; returns the number of
 /// bytes written.
 ///
@@ -46,33 +111,19 @@ where
         .map_err(|source| Error::SourceIo { at: 0, source })?;
     let mut basis_pos = basis_len;
     let mut input = DeltaInput::new(delta);
-    let magic = read_be(&mut input, 4, "rdiff magic", 0)? as u32;
-    if magic != DELTA_MAGIC {
-        return Err(Error::RdiffBadMagic { found: magic });
-    }
+    read_magic(&mut input)?;
     let mut buf = vec![0u8; BUF_SIZE];
     let mut written: u64 = 0;
     loop {
-        let at = input.offset();
-        let op = input.u8("rdiff command", at)?;
-        match op {
-            OP_END => {
-                if !input.at_eof()? {
-                    return Err(Error::RdiffTrailing { at: input.offset() });
-                }
+        match next_command(&mut input, basis_len)? {
+            Command::End => {
                 out.flush().map_err(|source| Error::OutputIo {
                     at: written,
                     source,
                 })?;
                 return Ok(written);
             }
-            1..=OP_LITERAL_MAX_IMMEDIATE | OP_LITERAL_N1..OP_COPY_FIRST => {
-                let len = if op <= OP_LITERAL_MAX_IMMEDIATE {
-                    u64::from(op)
-                } else {
-                    let width = WIDTHS[usize::from(op - OP_LITERAL_N1)];
-                    read_be(&mut input, width, "rdiff literal length", at)?
-                };
+            Command::Literal(len) => {
                 let mut left = len;
                 while left > 0 {
                     let n = usize::try_from(left).map_or(BUF_SIZE, |l| l.min(BUF_SIZE));
@@ -84,19 +135,7 @@ where
                     left -= n as u64;
                 }
             }
-            OP_COPY_FIRST..=OP_COPY_LAST => {
-                let k = usize::from(op - OP_COPY_FIRST);
-                let start = read_be(&mut input, WIDTHS[k / 4], "rdiff copy start", at)?;
-                let len = read_be(&mut input, WIDTHS[k % 4], "rdiff copy length", at)?;
-                let bad = Error::RdiffBadCopy {
-                    at,
-                    start,
-                    len,
-                    basis_len,
-                };
-                if len == 0 || start.checked_add(len).is_none_or(|end| end > basis_len) {
-                    return Err(bad);
-                }
+            Command::Copy { start, len } => {
                 if basis_pos != start {
                     basis
                         .seek(SeekFrom::Start(start))
@@ -117,8 +156,189 @@ where
                 }
                 basis_pos = pos;
             }
-            _ => return Err(Error::RdiffBadOpcode { at, opcode: op }),
         }
+    }
+}
+
+/// Where the bytes of one [`Patched`] segment come from.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    /// Offset into the kept literal bytes.
+    Literal(usize),
+    /// Offset in the basis.
+    Basis(u64),
+}
+
+/// A run of output bytes with one origin.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// Output offset of the first byte.
+    out: u64,
+    len: u64,
+    from: Origin,
+}
+
+/// The result of an rdiff delta as a random-access file, without writing it anywhere.
+///
+/// [`Patched::new`] reads the whole delta once, keeping its literal bytes in memory (so memory
+/// is about the delta's literal size) and a map of the copies; reads are then served from the
+/// literals and the basis. Because a `Patched` is itself [`Read`] + [`Seek`], it can be the
+/// basis of the next delta: a chain of rdiff deltas is applied without any intermediate file.
+///
+/// ```
+/// use std::io::{Cursor, Read};
+/// // Literal "ab", then 3 bytes of the basis from offset 1, then END.
+/// let delta = [0x72, 0x73, 0x02, 0x36, 0x02, b'a', b'b', 0x45, 1, 3, 0x00];
+/// let mut patched = vcdiff::rdiff::Patched::new(Cursor::new(&b"wxyz"[..]), &delta[..])?;
+/// assert_eq!(patched.len(), 5);
+/// let mut out = String::new();
+/// patched.read_to_string(&mut out)?;
+/// assert_eq!(out, "abxyz");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Patched<B> {
+    basis: B,
+    /// Where the basis is positioned, if known.
+    basis_pos: Option<u64>,
+    literals: Vec<u8>,
+    segments: Vec<Segment>,
+    len: u64,
+    pos: u64,
+}
+
+impl<B: Read + Seek> Patched<B> {
+    /// Reads and checks the whole `delta` against `basis` (copies past the basis end, unknown
+    /// commands, a missing END and trailing bytes are errors).
+    pub fn new<D: Read>(mut basis: B, delta: D) -> Result<Self> {
+        let basis_len = basis
+            .seek(SeekFrom::End(0))
+            .map_err(|source| Error::SourceIo { at: 0, source })?;
+        let mut input = DeltaInput::new(delta);
+        read_magic(&mut input)?;
+        let mut literals = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut len: u64 = 0;
+        loop {
+            let at = input.offset();
+            let (n, from) = match next_command(&mut input, basis_len)? {
+                Command::End => break,
+                Command::Literal(n) => {
+                    let from = Origin::Literal(literals.len());
+                    input.read_into(&mut literals, n, "rdiff literal")?;
+                    (n, from)
+                }
+                Command::Copy { start, len } => (len, Origin::Basis(start)),
+            };
+            let out = len;
+            len = len.checked_add(n).ok_or(Error::LimitExceeded {
+                what: "rdiff output length",
+                at,
+                value: n,
+                limit: u64::MAX - out,
+            })?;
+            // Contiguous runs of the same origin become one segment.
+            if let Some(last) = segments.last_mut() {
+                let joined = match (last.from, from) {
+                    (Origin::Basis(a), Origin::Basis(b)) => a + last.len == b,
+                    (Origin::Literal(a), Origin::Literal(b)) => a as u64 + last.len == b as u64,
+                    _ => false,
+                };
+                if joined {
+                    last.len += n;
+                    continue;
+                }
+            }
+            segments.push(Segment { out, len: n, from });
+        }
+        Ok(Patched {
+            basis,
+            basis_pos: None,
+            literals,
+            segments,
+            len,
+            pos: 0,
+        })
+    }
+
+    /// Length of the patched file in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when the patched file is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes of literal data held in memory.
+    pub fn literal_bytes(&self) -> usize {
+        self.literals.len()
+    }
+}
+
+impl<B: Read + Seek> Read for Patched<B> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.len || buf.is_empty() {
+            return Ok(0);
+        }
+        // The last segment starting at or before `pos`; segments cover [0, len) without gaps.
+        let i = self
+            .segments
+            .partition_point(|s| s.out <= self.pos)
+            .saturating_sub(1);
+        let Some(seg) = self.segments.get(i).copied() else {
+            return Ok(0);
+        };
+        let skip = self.pos - seg.out;
+        let want = usize::try_from(seg.len - skip).map_or(buf.len(), |l| l.min(buf.len()));
+        let n = match seg.from {
+            Origin::Literal(off) => {
+                let start = usize::try_from(skip).ok().and_then(|s| s.checked_add(off));
+                let src = start
+                    .and_then(|start| self.literals.get(start..start.checked_add(want)?))
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "rdiff literal map is corrupt")
+                    })?;
+                buf[..want].copy_from_slice(src);
+                want
+            }
+            Origin::Basis(start) => {
+                let at = start + skip;
+                if self.basis_pos != Some(at) {
+                    self.basis.seek(SeekFrom::Start(at))?;
+                }
+                let n = self.basis.read(&mut buf[..want])?;
+                if n == 0 {
+                    self.basis_pos = None;
+                    return Err(io::Error::from(Error::SourceIo {
+                        at,
+                        source: io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the basis ended early (was it changed while being read?)",
+                        ),
+                    }));
+                }
+                self.basis_pos = Some(at + n as u64);
+                n
+            }
+        };
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<B: Read + Seek> Seek for Patched<B> {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::End(d) => self.len.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        };
+        let target = target
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos = target;
+        Ok(target)
     }
 }
 
@@ -152,16 +372,43 @@ mod tests {
         Ok(out)
     }
 
+    /// Literal "ab", copy 4 bytes from 2 (1-byte widths), literal N1 of 3, copy with 2-byte
+    /// start and 4-byte length, end.
+    const SAMPLE: [u8; 23] = [
+        0x72, 0x73, 0x02, 0x36, 0x02, b'a', b'b', 0x45, 2, 4, 0x41, 3, b'x', b'y', b'z', 0x4b, 0,
+        8, 0, 0, 0, 2, 0x00,
+    ];
+
     #[test]
     fn commands() {
         let basis = b"0123456789";
-        // literal "ab", copy 4 bytes from 2 (1-byte widths), literal N1 of 3, copy with
-        // 2-byte start and 4-byte length, end.
-        let delta = [
-            0x72, 0x73, 0x02, 0x36, 0x02, b'a', b'b', 0x45, 2, 4, 0x41, 3, b'x', b'y', b'z', 0x4b,
-            0, 8, 0, 0, 0, 2, 0x00,
-        ];
+        let delta = SAMPLE;
         assert_eq!(patch(basis, &delta).expect("valid"), b"ab2345xyz89");
+    }
+
+    #[test]
+    fn patched_matches_apply_and_chains() {
+        let basis = b"0123456789";
+        let delta = SAMPLE;
+        let mut p = Patched::new(Cursor::new(&basis[..]), &delta[..]).expect("valid");
+        let mut whole = Vec::new();
+        p.read_to_end(&mut whole).expect("read");
+        assert_eq!(whole, b"ab2345xyz89");
+        // Random access across segment boundaries.
+        p.seek(SeekFrom::Start(4)).expect("seek");
+        let mut four = [0u8; 4];
+        p.read_exact(&mut four).expect("read");
+        assert_eq!(&four, b"45xy");
+        // A second delta over the first result: copy 3 bytes from 6 ("xyz"), literal "!".
+        let second = [0x72, 0x73, 0x02, 0x36, 0x45, 6, 3, 0x01, b'!', 0x00];
+        p.seek(SeekFrom::Start(0)).expect("seek");
+        assert_eq!(patch_seekable(p, &second), b"xyz!");
+    }
+
+    fn patch_seekable<B: Read + Seek>(basis: B, delta: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        apply(basis, delta, &mut out).expect("valid");
+        out
     }
 
     #[test]
@@ -194,6 +441,14 @@ mod tests {
         ));
         assert!(matches!(
             patch(basis, &with(&[0x01, b'a'])),
+            Err(Error::Truncated { .. })
+        ));
+        assert!(matches!(
+            Patched::new(Cursor::new(basis), &with(&[0x45, 8, 3, 0])[..]),
+            Err(Error::RdiffBadCopy { at: 4, .. })
+        ));
+        assert!(matches!(
+            Patched::new(Cursor::new(basis), &with(&[0x02, b'a'])[..]),
             Err(Error::Truncated { .. })
         ));
         let sig = [0x72, 0x73, 0x01, 0x47, 0, 0];
