@@ -1,33 +1,111 @@
-//! Opening an archive: a path or `-`, decompressed by content, ready for the VMA reader.
+//! Opening an archive: a path or `-`, decompressed by content, a differential reconstructed
+//! against its full, ready for the VMA reader.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
-/// An opened, decompressing input. The VMA reader borrows it so that the input's warnings and
-/// counters stay reachable after the archive has been read.
+use crate::cli::DiffOptions;
+
+/// An opened archive: a full, or a differential read as the full it stands for. The VMA reader
+/// borrows it so that its warnings and counters stay reachable after the archive has been read.
 pub struct Source {
-    /// The decompressing input.
-    pub input: unpack::Input,
+    /// The (reconstructed) archive stream.
+    pub archive: backupset::Archive,
 }
 
 impl Source {
-    /// Opens `path` (or standard input for `-`) and starts decompressing it.
-    pub fn open(path: &Path) -> Result<Self> {
-        // unpack's error already names the path.
-        let input = unpack::open(path)?;
-        Ok(Self { input })
+    /// Opens `path` (or standard input for `-`); a differential's full is found by its name or
+    /// taken from `--base`.
+    pub fn open(path: &Path, diff: &DiffOptions) -> Result<Self> {
+        let archive = backupset::Archive::open(path, &open_options(diff)?)?;
+        Ok(Self { archive })
     }
 
     /// The name to show for this input.
     pub fn name(&self) -> &str {
-        self.input.name()
+        self.archive.name()
     }
 
     /// Reads and validates the VMA header.
-    pub fn vma(&mut self) -> Result<vma::Reader<&mut unpack::Input>> {
-        let name = self.input.name().to_owned();
-        vma::Reader::new(&mut self.input)
+    pub fn vma(&mut self) -> Result<vma::Reader<&mut backupset::Archive>> {
+        let name = self.archive.name().to_owned();
+        if self.archive.content() == backupset::Content::Tar {
+            bail!(
+                "{name}: this is a tar archive (a container backup), not a VMA: check it with \
+                 `pverescue verify`, rebuild a differential with `pverescue merge`, unpack it with tar"
+            );
+        }
+        vma::Reader::new(&mut self.archive)
             .with_context(|| format!("{name}: cannot read the VMA header"))
+    }
+
+    /// Prints the warnings known so far on stderr; `Warnings` when there were any.
+    pub fn print_warnings(&self) -> crate::Outcome {
+        let warnings = self.archive.warnings();
+        for w in &warnings {
+            eprintln!("pverescue: warning: {}: {w}", self.name());
+        }
+        if warnings.is_empty() {
+            crate::Outcome::Success
+        } else {
+            crate::Outcome::Warnings
+        }
+    }
+
+    /// `(differential of <full>)` for messages, or an empty string for a full.
+    pub fn diff_note(&self) -> String {
+        self.archive
+            .diff()
+            .map(|d| format!(" (differential of {})", d.base.display()))
+            .unwrap_or_default()
+    }
+}
+
+/// The library's options from the command-line flags.
+pub fn open_options(diff: &DiffOptions) -> Result<backupset::OpenOptions> {
+    Ok(backupset::OpenOptions {
+        base: diff.base.clone(),
+        source_window: parse_size(&diff.source_window)
+            .with_context(|| format!("--source-window {}", diff.source_window))?,
+    })
+}
+
+/// Parses a size such as `128M`, `1G`, `64KiB` or `1048576` (binary multiples).
+pub fn parse_size(text: &str) -> Result<usize> {
+    let t = text.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 30),
+        Some((i, 'T' | 't')) => (&t[..i], 40),
+        _ => (t, 0),
+    };
+    let n: u64 = digits
+        .parse()
+        .with_context(|| format!("{text:?} is not a size like 128M or 1G"))?;
+    let bytes = n
+        .checked_mul(1u64 << shift)
+        .and_then(|b| usize::try_from(b).ok())
+        .with_context(|| format!("{text} is too large"))?;
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("128M").expect("ok"), 128 << 20);
+        assert_eq!(parse_size("1G").expect("ok"), 1 << 30);
+        assert_eq!(parse_size("64KiB").expect("ok"), 64 << 10);
+        assert_eq!(parse_size("4096").expect("ok"), 4096);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("99999999999T").is_err());
     }
 }

@@ -59,8 +59,10 @@ pub enum Command {
                         pverescue list --json backup.vma.lzo"
 )]
 pub struct ListArgs {
-    /// The archive (.vma, .vma.zst, .vma.gz, .vma.lzo, …), or - for standard input.
+    /// The archive (.vma, .vma.zst, .vma.gz, .vma.lzo, …, or a differential), or - for standard input.
     pub archive: PathBuf,
+    #[command(flatten)]
+    pub diff: DiffOptions,
 }
 
 /// Print one config file stored in a VMA archive.
@@ -78,19 +80,27 @@ pub struct ConfigArgs {
         default_value = "qemu-server.conf"
     )]
     pub name: String,
+    #[command(flatten)]
+    pub diff: DiffOptions,
 }
 
 /// Check archives completely: structure, checksums, and that every cluster of every disk is present.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Unlike `vma verify`, a missing cluster (an interrupted backup) is an error.\n\n\
+    after_help = "Unlike `vma verify`, a missing cluster (an interrupted backup) is an error. \
+                        A directory is scanned for fulls and differentials (each checked with its \
+                        full); a differential whose full is missing fails. Container backups \
+                        (tar) get a structural check.\n\n\
                         Examples:\n  pverescue verify /mnt/usb/dump/vzdump-qemu-*.vma.zst\n  \
+                        pverescue verify /mnt/usb/dump\n  \
                         pverescue verify --json backup.vma.gz"
 )]
 pub struct VerifyArgs {
-    /// Archives to check, or - for standard input.
+    /// Archives, differentials or backup directories to check, or - for standard input.
     #[arg(required = true)]
     pub archives: Vec<PathBuf>,
+    #[command(flatten)]
+    pub diff: DiffOptions,
 }
 
 /// Restore the disks and configs of a VMA archive into a new directory.
@@ -123,6 +133,8 @@ pub struct ExtractArgs {
     /// Write zero blocks explicitly instead of leaving holes (for targets that need it).
     #[arg(long)]
     pub write_zeroes: bool,
+    #[command(flatten)]
+    pub diff: DiffOptions,
 }
 
 /// Make a VMA archive from raw disk images and config files.
@@ -165,6 +177,14 @@ pub struct DiffOptions {
 
 /// Rebuild a standalone full archive from a full backup and one of its differentials.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "The result is checked completely (a VMA: every cluster of every disk; a tar: \
+                        its structure) while it is written under a temporary name, and gets its \
+                        name only then. What `pve-xdelta3 -d` did, without Proxmox.\n\n\
+                        Examples:\n  pverescue merge vzdump-qemu-100-2020_05_01-01_00_02.vma.zst \
+                        vzdump-qemu-100-2020_05_01-01_00_02.vma.zst--differential-2020_05_03-01_00_05.vcdiff.zst \
+                        -o vzdump-qemu-100-2020_05_03-01_00_05.vma.zst"
+)]
 pub struct MergeArgs {
     /// The full backup (.vma[.zst|.gz|.lzo] or .tar[...]).
     pub full: PathBuf,
@@ -179,6 +199,16 @@ pub struct MergeArgs {
 
 /// Apply VCDIFF (xdelta3) or rdiff (librsync) deltas to any file, like `xdelta3 -d` or `rdiff patch`.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Each delta's format is recognised from its content; compressed bases and \
+                        deltas are unpacked on the fly. Several deltas apply as a chain without \
+                        intermediate files (an rdiff delta needs random access to its basis: a \
+                        compressed one is unpacked to a temporary file next to OUT, and the \
+                        command says so).\n\n\
+                        Examples:\n  pverescue patch vm-0.qcow2 d1.vcdiff d2.vcdiff -o vm-2.qcow2\n  \
+                        pverescue patch disk.raw.zst disk.rdiff -o new.raw\n  \
+                        pverescue patch /dev/null made-without-source.vcdiff -o -"
+)]
 pub struct PatchArgs {
     /// The file the first delta was made against (/dev/null for a delta made without a source).
     pub base: PathBuf,

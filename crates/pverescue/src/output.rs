@@ -32,7 +32,7 @@ pub fn error_line(err: &anyhow::Error) -> String {
 }
 
 /// Finds the first library error in the chain that carries a hint.
-pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
+pub fn hint(err: &anyhow::Error) -> Option<String> {
     for cause in err.chain() {
         if let Some(h) = library_hint(cause) {
             return Some(h);
@@ -43,10 +43,10 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
             }
             match io.kind() {
                 io::ErrorKind::AlreadyExists => {
-                    return Some("choose another name, or remove the existing file first");
+                    return Some("choose another name, or remove the existing file first".into());
                 }
                 io::ErrorKind::PermissionDenied => {
-                    return Some("check the file permissions, or run as root");
+                    return Some("check the file permissions, or run as root".into());
                 }
                 _ => {}
             }
@@ -55,12 +55,21 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     None
 }
 
-fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(v) = e.downcast_ref::<vma::Error>() {
-        return v.hint();
+        return v.hint().map(str::to_owned);
     }
     if let Some(u) = e.downcast_ref::<unpack::Error>() {
-        return u.hint();
+        return u.hint().map(str::to_owned);
+    }
+    if let Some(d) = e.downcast_ref::<backupset::DeltaError>() {
+        return d.hint();
+    }
+    if let Some(b) = e.downcast_ref::<backupset::Error>() {
+        return b.hint();
+    }
+    if let Some(v) = e.downcast_ref::<vcdiff::Error>() {
+        return v.hint().map(str::to_owned);
     }
     None
 }

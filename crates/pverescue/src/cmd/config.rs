@@ -10,7 +10,7 @@ use crate::cli::{ConfigArgs, Global};
 
 /// Runs `pverescue config`. Reading stops after the header: the configs are all in it.
 pub fn run(_g: &Global, a: &ConfigArgs) -> Result<Outcome> {
-    let mut source = Source::open(&a.archive)?;
+    let mut source = Source::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
     let reader = source.vma()?;
     let header = reader.header();
@@ -29,5 +29,5 @@ pub fn run(_g: &Global, a: &ConfigArgs) -> Result<Outcome> {
     let mut out = std::io::stdout().lock();
     out.write_all(&config.data)?;
     out.flush()?;
-    Ok(Outcome::Success)
+    Ok(source.print_warnings())
 }

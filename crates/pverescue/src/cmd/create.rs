@@ -11,8 +11,8 @@ use vma::Progress;
 
 use crate::Outcome;
 use crate::cli::{CreateArgs, Global};
-use crate::output;
 use crate::progress::Bar;
+use crate::{outfile, output};
 
 #[derive(Debug, Serialize)]
 struct Json {
@@ -44,12 +44,7 @@ pub fn run(g: &Global, a: &CreateArgs) -> Result<Outcome> {
         bail!("nothing to archive: give at least one -c CONFIG or -d [NAME=]IMAGE");
     }
     let out = &a.output;
-    if out.symlink_metadata().is_ok() {
-        bail!(
-            "{}: already exists; pverescue create never overwrites an archive",
-            out.display()
-        );
-    }
+    outfile::refuse_existing(out, "create")?;
     let disks = a
         .disks
         .iter()
@@ -94,14 +89,9 @@ pub fn run(g: &Global, a: &CreateArgs) -> Result<Outcome> {
     };
     let compression = unpack::Compression::from_path(out);
 
-    let tmp = temp_name(out)?;
-    let result = write_archive(g, &tmp, &archive, &disks, compression);
-    let result = result.and_then(|()| {
-        // A hard link fails when the name exists, so a file created meanwhile is never replaced.
-        fs::hard_link(&tmp, out).with_context(|| format!("{}: cannot create", out.display()))
-    });
-    let _ = fs::remove_file(&tmp);
-    result?;
+    outfile::create_new(out, "create", |file, tmp| {
+        write_archive(g, file, tmp, &archive, &disks, compression)
+    })?;
 
     if g.json {
         output::print_json(&Json {
@@ -158,26 +148,14 @@ fn disk_spec(index: usize, spec: &str) -> Result<DiskSpec> {
     Ok(DiskSpec { name, image, size })
 }
 
-fn temp_name(out: &Path) -> Result<PathBuf> {
-    let file = out
-        .file_name()
-        .with_context(|| format!("{}: not a file name", out.display()))?;
-    let tmp = format!(".{}.partial-{}", file.to_string_lossy(), std::process::id());
-    Ok(out.with_file_name(tmp))
-}
-
 fn write_archive(
     g: &Global,
+    file: File,
     tmp: &Path,
     archive: &vma::NewArchive,
     disks: &[DiskSpec],
     compression: unpack::Compression,
 ) -> Result<()> {
-    let file = File::options()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .with_context(|| format!("{}: cannot create", tmp.display()))?;
     let sink = unpack::compressor(file, compression)?;
     let mut writer = vma::Writer::new(sink, archive)?;
     let total: u64 = disks
@@ -212,9 +190,5 @@ fn write_archive(
     let sink = writer.finish()?;
     sink.finish()
         .with_context(|| format!("{}: cannot finish the compressed stream", tmp.display()))?;
-    // Make the archive durable before it gets its final name.
-    File::open(tmp)
-        .and_then(|f| f.sync_all())
-        .with_context(|| format!("{}: fsync failed", tmp.display()))?;
     Ok(())
 }

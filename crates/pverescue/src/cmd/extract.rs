@@ -15,6 +15,7 @@ use crate::progress::Bar;
 struct Json {
     file: String,
     compression: String,
+    base: Option<String>,
     dir: String,
     configs: Vec<JsonConfig>,
     disks: Vec<JsonDisk>,
@@ -44,10 +45,12 @@ struct JsonDisk {
 /// Runs `pverescue extract`.
 pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let mut source = Source::open(&a.archive)?;
+    let mut source = Source::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
-    let format = source.input.format();
-    let counter = source.input.counter();
+    let format = source.archive.format();
+    let counter = source.archive.counter();
+    let base = source.archive.diff().map(|d| d.base.display().to_string());
+    let note = source.diff_note();
     let reader = source.vma()?;
     let opts = vma::extract::ExtractOptions {
         drives: a.drives.clone(),
@@ -60,12 +63,13 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     bar.finish();
     let seconds = started.elapsed().as_secs_f64();
     let compressed = counter.load(std::sync::atomic::Ordering::Relaxed);
-    let warnings = source.input.warnings();
+    let warnings = source.archive.warnings();
 
     if g.json {
         output::print_json(&Json {
             file: name.clone(),
             compression: format.to_string(),
+            base,
             dir: a.dir.display().to_string(),
             configs: report
                 .configs
@@ -94,7 +98,7 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             warnings: warnings.clone(),
         })?;
     } else if !g.quiet {
-        println!("restored {name} into {}", a.dir.display());
+        println!("restored {name}{note} into {}", a.dir.display());
         for c in &report.configs {
             println!("  config {:<28} {:>12}", c.name, output::size(c.size));
         }

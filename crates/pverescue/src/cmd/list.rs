@@ -17,6 +17,9 @@ pub struct Listing {
     pub file: String,
     /// The compression found by sniffing the content.
     pub compression: String,
+    /// For a differential, the full it was applied to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
     /// The archive uuid.
     pub uuid: String,
     /// Creation time, seconds since the epoch.
@@ -57,6 +60,7 @@ impl Listing {
         Self {
             file: file.to_owned(),
             compression: compression.to_string(),
+            base: None,
             uuid: output::uuid(&h.uuid),
             ctime: h.ctime,
             ctime_utc: output::rfc3339(h.ctime),
@@ -103,14 +107,17 @@ pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()>
 
 /// Runs `pverescue list`.
 pub fn run(g: &Global, a: &ListArgs) -> Result<Outcome> {
-    let mut source = Source::open(&a.archive)?;
-    let format = source.input.format();
+    let mut source = Source::open(&a.archive, &a.diff)?;
+    let format = source.archive.format();
     let name = source.name().to_owned();
+    let base = source.archive.diff().map(|d| d.base.display().to_string());
     let reader = source.vma()?;
     if g.json {
-        output::print_json(&Listing::new(&name, format, reader.header()))?;
+        let mut listing = Listing::new(&name, format, reader.header());
+        listing.base = base;
+        output::print_json(&listing)?;
     } else {
         write_plain(&mut std::io::stdout().lock(), reader.header())?;
     }
-    Ok(Outcome::Success)
+    Ok(source.print_warnings())
 }

@@ -1,12 +1,12 @@
 //! `pverescue verify`: read every archive completely and report each as OK or FAIL.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::Source;
+use crate::archive::{Source, open_options};
 use crate::cli::{Global, VerifyArgs};
 use crate::output;
 use crate::progress::Bar;
@@ -14,18 +14,26 @@ use crate::progress::Bar;
 /// The result of verifying one archive.
 #[derive(Debug, Serialize)]
 pub struct Verdict {
-    /// The input as named on the command line.
+    /// The input as named on the command line (or found in a directory).
     pub file: String,
     /// True when the archive is complete and consistent.
     pub ok: bool,
     /// The compression found by sniffing, when the file could be opened.
     pub compression: Option<String>,
+    /// `vma` or `tar` once recognised.
+    pub kind: Option<String>,
+    /// For a differential, the full it was checked against.
+    pub base: Option<String>,
+    /// True for a differential whose full is missing.
+    pub orphan: bool,
     /// Number of disks in the archive.
     pub disks: usize,
     /// Sum of the disk sizes in bytes.
     pub disk_bytes: u64,
     /// Bytes of disk data stored in the archive (the rest are zero blocks).
     pub stored_bytes: u64,
+    /// Members of a tar archive.
+    pub entries: Option<u64>,
     /// Why the archive failed.
     pub error: Option<String>,
     /// Non-fatal findings, e.g. trailing data after a compressed stream.
@@ -37,22 +45,54 @@ struct Report {
     archives: Vec<Verdict>,
     ok: usize,
     failed: usize,
+    orphans: usize,
+}
+
+/// One thing to check: a path and, for a differential found in a directory, its full.
+struct Item {
+    path: PathBuf,
+    base: Option<PathBuf>,
+    orphan: bool,
 }
 
 /// Runs `pverescue verify`.
 pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
-    let mut verdicts = Vec::new();
+    let mut items = Vec::new();
     for path in &a.archives {
-        let verdict = verify_one(g, path);
-        if !g.json && !g.quiet {
-            print_verdict(&verdict);
-        } else if !g.json && !verdict.ok {
+        if path.is_dir() {
+            let members = backupset::scan(path)
+                .with_context(|| format!("{}: cannot scan the directory", path.display()))?;
+            for m in members {
+                let (base, orphan) = match m.role {
+                    backupset::Role::Full => (None, false),
+                    backupset::Role::Differential { base } => (Some(base), false),
+                    backupset::Role::Orphan { .. } => (None, true),
+                };
+                items.push(Item {
+                    path: m.path,
+                    base,
+                    orphan,
+                });
+            }
+        } else {
+            items.push(Item {
+                path: path.clone(),
+                base: a.diff.base.clone(),
+                orphan: false,
+            });
+        }
+    }
+    let mut verdicts = Vec::new();
+    for item in &items {
+        let verdict = verify_one(g, a, item);
+        if !g.json && (!g.quiet || !verdict.ok) {
             // Quiet mode still names what failed.
             print_verdict(&verdict);
         }
         verdicts.push(verdict);
     }
     let failed = verdicts.iter().filter(|v| !v.ok).count();
+    let orphans = verdicts.iter().filter(|v| v.orphan).count();
     let warned = verdicts.iter().any(|v| !v.warnings.is_empty());
     let ok = verdicts.len() - failed;
     if g.json {
@@ -60,9 +100,18 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
             archives: verdicts,
             ok,
             failed,
+            orphans,
         })?;
-    } else if !g.quiet && a.archives.len() > 1 {
-        println!("{} archives: {ok} ok, {failed} failed", a.archives.len());
+    } else if !g.quiet && (items.len() > 1 || items.len() != a.archives.len()) {
+        let orphans = if orphans > 0 {
+            format!(" ({orphans} without their full)")
+        } else {
+            String::new()
+        };
+        println!(
+            "{} archives: {ok} ok, {failed} failed{orphans}",
+            items.len()
+        );
     }
     Ok(if failed > 0 {
         Outcome::Failed
@@ -75,18 +124,30 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
 
 fn print_verdict(v: &Verdict) {
     if v.ok {
-        let disks = if v.disks == 1 {
-            "1 disk".to_owned()
-        } else {
-            format!("{} disks", v.disks)
+        let what = match v.kind.as_deref() {
+            Some("tar") => format!("tar, {} entries", v.entries.unwrap_or_default()),
+            _ => {
+                let disks = if v.disks == 1 {
+                    "1 disk".to_owned()
+                } else {
+                    format!("{} disks", v.disks)
+                };
+                format!(
+                    "{disks}, {} of disk, {} stored",
+                    output::size(v.disk_bytes),
+                    output::size(v.stored_bytes)
+                )
+            }
         };
-        println!(
-            "OK   {} ({}, {disks}, {} of disk, {} stored)",
-            v.file,
-            v.compression.as_deref().unwrap_or("?"),
-            output::size(v.disk_bytes),
-            output::size(v.stored_bytes)
-        );
+        let mut parts = vec![v.compression.clone().unwrap_or_else(|| "?".into())];
+        if let Some(b) = &v.base {
+            let name = Path::new(b)
+                .file_name()
+                .map_or_else(|| b.clone(), |n| n.to_string_lossy().into_owned());
+            parts.push(format!("differential of {name}"));
+        }
+        parts.push(what);
+        println!("OK   {} ({})", v.file, parts.join(", "));
     } else {
         println!(
             "FAIL {}: {}",
@@ -99,42 +160,51 @@ fn print_verdict(v: &Verdict) {
     }
 }
 
-fn verify_one(g: &Global, path: &Path) -> Verdict {
+fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
     let mut verdict = Verdict {
-        file: path.display().to_string(),
+        file: item.path.display().to_string(),
         ok: false,
         compression: None,
+        kind: None,
+        base: None,
+        orphan: item.orphan,
         disks: 0,
         disk_bytes: 0,
         stored_bytes: 0,
+        entries: None,
         error: None,
         warnings: Vec::new(),
     };
     let result = (|| -> Result<()> {
-        let mut source = Source::open(path)?;
-        verdict.compression = Some(source.input.format().to_string());
-        let name = source.name().to_owned();
-        let reader = source.vma()?;
-        let disks: Vec<&vma::Device> = reader
-            .header()
-            .devices
-            .iter()
-            .filter(|d| !d.is_vmstate())
-            .collect();
-        verdict.disks = disks.len();
-        verdict.disk_bytes = disks.iter().map(|d| d.size).sum();
-        let mut bar = Bar::new(g, &name);
-        let summary = reader
-            .verify(&mut bar)
-            .with_context(|| format!("{name}: archive is damaged"))?;
-        verdict.stored_bytes = summary.stored_bytes;
-        verdict.warnings = source.input.warnings();
+        let mut opts = open_options(&a.diff)?;
+        opts.base = item.base.clone();
+        let mut source = Source {
+            archive: backupset::Archive::open(&item.path, &opts)?,
+        };
+        verdict.compression = Some(source.archive.format().to_string());
+        verdict.base = source.archive.diff().map(|d| d.base.display().to_string());
+        verdict.kind = Some(source.archive.content().name().to_owned());
+        let mut bar = Bar::new(g, source.name());
+        let checked = backupset::check_into(&mut source.archive, &mut std::io::sink(), &mut bar)?;
+        match checked {
+            backupset::Checked::Vma {
+                disks,
+                disk_bytes,
+                summary,
+            } => {
+                verdict.disks = disks;
+                verdict.disk_bytes = disk_bytes;
+                verdict.stored_bytes = summary.stored_bytes;
+            }
+            backupset::Checked::Tar(t) => verdict.entries = Some(t.entries),
+        }
+        verdict.warnings = source.archive.warnings();
         Ok(())
     })();
     match result {
         Ok(()) => verdict.ok = true,
         Err(e) => {
-            // The library contexts start with the file name, which the verdict already shows.
+            // The library errors start with the file name, which the verdict already shows.
             let line = output::error_line(&e);
             let prefix = format!("{}: ", verdict.file);
             verdict.error = Some(line.strip_prefix(&prefix).unwrap_or(&line).to_owned());

@@ -9,6 +9,9 @@
 //! - `damaged`: broken archives fail with pinned, actionable messages and leave nothing behind.
 //! - `create`: archives we write are read back by us, by Python `dissect.archive` and by `lzop -t`.
 //! - `cli`: help, usage errors, exit codes and JSON shapes.
+//! - `diff`: differential backups made by xdelta3 as vzdump did (VMA and tar), the real Proxmox
+//!   differential, wrong and truncated inputs, `verify DIR`, `merge`.
+//! - `patch`: VCDIFF and rdiff deltas from xdelta3 and rdiff, alone and chained.
 //! - `partitions`: `pverescue partitions` against sfdisk, sgdisk and lvm2 reports of images
 //!   those tools made; human and JSON snapshots.
 //! - `mounting`: `mount`/`umount` on the real kernel (root): every supported filesystem, the
@@ -18,7 +21,9 @@
 mod cli;
 mod create;
 mod damaged;
+mod diff;
 mod fixtures;
+mod patch;
 mod mounting;
 mod partitions;
 mod real;

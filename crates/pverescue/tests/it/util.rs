@@ -109,3 +109,17 @@ pub fn require_tool(tool: &str, package: &str) {
         "{tool} is missing: apt-get install {package} (or run `cargo xtask test`)"
     );
 }
+
+/// Runs a shell script in `dir` (real tools in pipelines); it must succeed.
+pub fn sh(dir: &Path, script: &str) {
+    let out = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir)
+        .output()
+        .expect("run sh");
+    assert!(
+        out.status.success(),
+        "`{script}` failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
