@@ -269,10 +269,16 @@ pub struct UmountArgs {
     pub mountpoint: PathBuf,
 }
 
-/// Print shell completions.
+/// Print a shell completion script.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  pverescue completions bash > /etc/bash_completion.d/pverescue\n  \
+                        pverescue completions zsh > \"${fpath[1]}/_pverescue\"\n  \
+                        pverescue completions fish > ~/.config/fish/completions/pverescue.fish"
+)]
 pub struct CompletionsArgs {
-    /// bash, zsh, fish, elvish or powershell.
+    /// The shell to print the script for.
+    #[arg(value_parser = ["bash", "zsh", "fish", "elvish", "powershell"])]
     pub shell: String,
 }
 

@@ -14,5 +14,7 @@ pub const LONG: &str = concat!(
     "\ncommit: ",
     env!("PVERESCUE_COMMIT"),
     "\narchives: vma (read, write)",
-    "\ncompression: gzip, zstd, lzop, bzip2, xz (read); gzip, zstd, lzop (write)"
+    "\ncompression: gzip, zstd, lzop, bzip2, xz (read); gzip, zstd, lzop (write)",
+    "\nbuild: ",
+    env!("PVERESCUE_BUILD")
 );

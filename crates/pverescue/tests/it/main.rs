@@ -17,14 +17,16 @@
 //! - `mounting`: `mount`/`umount` on the real kernel (root): every supported filesystem, the
 //!   image unchanged, nothing leaked after a kill, the errors users meet (LUKS, NTFS, not root,
 //!   no /dev/loop-control).
+//! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod cli;
 mod create;
 mod damaged;
 mod diff;
 mod fixtures;
-mod patch;
+mod generated;
 mod mounting;
 mod partitions;
+mod patch;
 mod real;
 mod util;
