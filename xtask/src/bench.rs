@@ -134,7 +134,7 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
     Ok(())
 }
 
-fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
+pub(crate) fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
     let mut v = Vec::new();
     for _ in 0..runs.max(1) {
         v.push(f()?);
@@ -144,7 +144,7 @@ fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {
 }
 
 /// Runs a shell command under GNU time; returns (wall seconds, peak RSS KiB).
-fn time_shell(script: &str) -> Result<(f64, u64)> {
+pub(crate) fn time_shell(script: &str) -> Result<(f64, u64)> {
     let tmp = std::env::temp_dir().join(format!("xtask-time-{}", std::process::id()));
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
@@ -170,12 +170,12 @@ fn time_shell(script: &str) -> Result<(f64, u64)> {
     Ok((secs, kib))
 }
 
-fn shell(script: &str) -> Result<()> {
+pub(crate) fn shell(script: &str) -> Result<()> {
     run_cmd(Command::new("sh").args(["-c", script]))
 }
 
 /// Writes the bench image: ¼ pseudo-random, ½ system binaries (repeated), ¼ zeros (a hole).
-fn make_image(path: &Path, size: u64) -> Result<()> {
+pub(crate) fn make_image(path: &Path, size: u64) -> Result<()> {
     let file = File::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 20, &file);
     let quarter = size / 4;
@@ -225,7 +225,7 @@ fn system_binaries() -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -10,6 +10,7 @@
 //! - `cargo xtask docs`: regenerate the man pages and shell completions from the clap flags.
 
 mod bench;
+mod bench_diff;
 mod dist;
 mod docs;
 mod e2e;
@@ -36,6 +37,7 @@ fn run() -> Result<()> {
         Some("test") => test(rest),
         Some("fixtures") => fixtures::run(rest),
         Some("bench") => bench::run(rest),
+        Some("bench-diff") => bench_diff::run(rest),
         Some("install-test-deps") => tools::ensure_all(),
         Some("dist") => dist::run(rest),
         Some("image") => image::run(rest),
@@ -49,6 +51,7 @@ fn run() -> Result<()> {
                  install-test-deps  only install the Debian packages and Python modules the tests use\n  \
                  fixtures           rebuild testdata/ with the real tools (writes testdata/README.md)\n  \
                  bench [--size-gib N]  compare restore speed with the real tools\n  \
+                 bench-diff [--size-mib N]  differential restore and patch speed against xdelta3\n  \
                  dist               static binary and rescue bundle in target/dist/\n  \
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \

@@ -16,6 +16,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("xz", "xz-utils"),
     ("xdelta3", "xdelta3"),
     ("rdiff", "rdiff"),
+    ("tar", "tar"),
+    ("cmp", "diffutils"),
     ("sgdisk", "gdisk"),
     ("sfdisk", "fdisk"),
     ("parted", "parted"),

@@ -289,10 +289,7 @@ fn open_delta(
         }
     };
     let app_header = header.as_ref().and_then(|h| h.app_header.clone());
-    let made_against = app_header
-        .as_ref()
-        .and_then(|a| a.source_name.clone())
-        .filter(|s| !s.is_empty() && s != "-");
+    let made_against = made_against(app_header.as_ref());
     let (base, base_by_name) = match &opts.base {
         Some(b) => (b.clone(), false),
         None => {
@@ -351,6 +348,13 @@ fn open_delta(
     })
     .map_err(|source| read_err(name, "cannot start the decoder thread", source))?;
     Ok((pipe, info))
+}
+
+/// The source file named in an app header, when it names a file: not stdin (`-`), and not a
+/// bare number, which is what a pipe source (`-s <(zstd -dc FULL)`, `/dev/fd/63`) leaves.
+pub(crate) fn made_against(app: Option<&vcdiff::AppHeader>) -> Option<String> {
+    app.and_then(|a| a.source_name.clone())
+        .filter(|s| !s.is_empty() && s != "-" && !s.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Decodes window by window into `w`, wrapping decoder errors in a [`DeltaError`].

@@ -121,12 +121,7 @@ pub fn chain(
                     name: name.clone(),
                     source,
                 })?;
-                made_against = decoder
-                    .header()
-                    .app_header
-                    .as_ref()
-                    .and_then(|a| a.source_name.clone())
-                    .filter(|s| !s.is_empty() && s != "-");
+                made_against = crate::open::made_against(decoder.header().app_header.as_ref());
                 if let (0, Some(made)) = (i, &made_against) {
                     let given = current_name.rsplit('/').next().unwrap_or(&current_name);
                     if crate::name::strip_compression(made) != crate::name::strip_compression(given)
