@@ -182,13 +182,7 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
     // Incompressible content so that stored blocks and sparse holes both occur.
     fs::write(content.join("random.bin"), pseudo_random(24 * 1024, 0x5eed))?;
     fs::File::create(disk)?.set_len(8 << 20)?;
-    run_cmd(
-        Command::new("sgdisk")
-            .args(["-q", "-U", "0c0ffee0-0000-4000-8000-000000000001"])
-            .args(["-n", "1:2048:0", "-t", "1:8300", "-c", "1:root"])
-            .args(["-u", "1:0c0ffee0-0000-4000-8000-000000000002"])
-            .arg(disk),
-    )?;
+    // mkfs.ext4 wipes signatures at the start of the file, so the GPT is written after it.
     run_cmd(
         Command::new("mkfs.ext4")
             .args([
@@ -209,13 +203,30 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
             .arg("6M")
             .env("E2FSPROGS_FAKE_TIME", CTIME),
     )?;
+    run_cmd(
+        Command::new("sgdisk")
+            .args(["-o", "-U", "0c0ffee0-0000-4000-8000-000000000001"])
+            .stdout(Stdio::null())
+            .args(["-n", "1:2048:0", "-t", "1:8300", "-c", "1:root"])
+            .args(["-u", "1:0c0ffee0-0000-4000-8000-000000000002"])
+            .arg(disk),
+    )?;
+    // The recipe checks its own result with the real tools: partition 1 at sector 2048, ext4 there.
+    let start = output(Command::new("partx").args(["-g", "-o", "START", "-n", "1"]).arg(disk))?;
+    if start.trim() != "2048" {
+        bail!("disk0.raw: partx finds no partition 1 at sector 2048 (got {start:?})");
+    }
+    let probe = output(Command::new("blkid").args(["-p", "-O", "1048576", "-s", "TYPE", "-o", "value"]).arg(disk))?;
+    if probe.trim() != "ext4" {
+        bail!("disk0.raw: blkid finds no ext4 at 1 MiB (got {probe:?})");
+    }
     log.note(&format!(
-        "disk0.raw (8 MiB, restored as disk-drive-scsi0.raw): `truncate -s 8M`; `{}`: \
-         `sgdisk -U … -n 1:2048:0 -t 1:8300 -c 1:root -u 1:…`; `{}`: `mkfs.ext4 -L fixture-root -U … \
-         -E offset=1048576,hash_seed=… -d content disk0.raw 6M` with E2FSPROGS_FAKE_TIME={CTIME}; \
+        "disk0.raw (8 MiB, restored as disk-drive-scsi0.raw): `truncate -s 8M`; `{}`: `mkfs.ext4 -L fixture-root -U … \
+         -E offset=1048576,hash_seed=… -d content disk0.raw 6M` with E2FSPROGS_FAKE_TIME={CTIME}; then `{}`: \
+         `sgdisk -o -U … -n 1:2048:0 -t 1:8300 -c 1:root -u 1:…`; \
          content: etc/hostname, hello.txt (\"restored by pverescue\"), random.bin (24 KiB)",
-        version("sgdisk"),
-        version("mkfs.ext4")
+        version("mkfs.ext4"),
+        version("sgdisk")
     ));
     Ok(())
 }
