@@ -26,6 +26,9 @@ _pverescue() {
             pverescue,create)
                 cmd="pverescue__subcmd__create"
                 ;;
+            pverescue,drill)
+                cmd="pverescue__subcmd__drill"
+                ;;
             pverescue,extract)
                 cmd="pverescue__subcmd__extract"
                 ;;
@@ -65,6 +68,9 @@ _pverescue() {
             pverescue__subcmd__help,create)
                 cmd="pverescue__subcmd__help__subcmd__create"
                 ;;
+            pverescue__subcmd__help,drill)
+                cmd="pverescue__subcmd__help__subcmd__drill"
+                ;;
             pverescue__subcmd__help,extract)
                 cmd="pverescue__subcmd__help__subcmd__extract"
                 ;;
@@ -102,7 +108,7 @@ _pverescue() {
 
     case "${cmd}" in
         pverescue)
-            opts="-q -h -V --json --quiet --help --version list config verify extract create merge patch partitions mount umount completions manpage help"
+            opts="-q -h -V --json --quiet --help --version list config verify extract create merge patch partitions mount umount drill completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,8 +203,38 @@ _pverescue() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pverescue__subcmd__drill)
+            opts="-q -h -V --report --scratch --check-file --check-cmd --no-write --no-mount --keep --json --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --check-cmd)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pverescue__subcmd__extract)
-            opts="-d -q -h -V --drives --force --write-zeroes --base --source-window --json --quiet --help --version"
+            opts="-d -q -h -V --drives --map --yes --verify --force --write-zeroes --base --source-window --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -209,6 +245,10 @@ _pverescue() {
                     return 0
                     ;;
                 -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --map)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -228,7 +268,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__help)
-            opts="list config verify extract create merge patch partitions mount umount completions manpage help"
+            opts="list config verify extract create merge patch partitions mount umount drill completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -270,6 +310,20 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pverescue__subcmd__help__subcmd__drill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -46,6 +46,7 @@ pub enum Command {
     Partitions(PartitionsArgs),
     Mount(MountArgs),
     Umount(UmountArgs),
+    Drill(DrillArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -103,22 +104,32 @@ pub struct VerifyArgs {
     pub diff: DiffOptions,
 }
 
-/// Restore the disks and configs of a VMA archive into a new directory.
+/// Restore the disks and configs of a VMA archive into a new directory, or disks onto devices.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Disks are written as DIR/disk-<devname>.raw (exactly the disk size, sparse: \
                         zero blocks stay holes) and configs as DIR/<name>, as `vma extract` does. \
                         A disk is first written as tmp-disk-<devname>.raw and renamed only when \
                         every cluster has been seen; on failure the partial files are removed.\n\n\
+                        --map sends a disk elsewhere in the same pass, like Proxmox's restore map: \
+                        onto a block device (bare metal: zero blocks are written as zeros, with \
+                        BLKZEROOUT when the device supports it), onto a file (zero blocks stay \
+                        holes), or nowhere (skip: read and verified only). A device must hold at \
+                        least the disk, and neither it nor a partition of it may be mounted, held \
+                        (device-mapper, md) or swap. Overwriting a device or an existing file \
+                        needs --yes. DIR may be left out when every disk is mapped.\n\n\
                         Examples:\n  pverescue extract vzdump-qemu-100-2024_01_02-03_04_05.vma.zst /srv/restore\n  \
                         pverescue extract backup.vma.lzo /srv/restore -d drive-scsi0\n  \
-                        ssh backuphost cat backup.vma.zst | pverescue extract - /srv/restore"
+                        ssh backuphost cat backup.vma.zst | pverescue extract - /srv/restore\n  \
+                        pverescue extract backup.vma.zst --map drive-scsi0=/dev/sdb --yes --verify\n  \
+                        pverescue extract backup.vma.zst /srv/restore --map scsi1=skip"
 )]
 pub struct ExtractArgs {
     /// The archive, or - for standard input.
     pub archive: PathBuf,
-    /// Target directory; it must not exist (see --force).
-    pub dir: PathBuf,
+    /// Target directory for configs and unmapped disks; it must not exist (see --force).
+    /// Optional when every disk is mapped.
+    pub dir: Option<PathBuf>,
     /// Restore only these drives (e.g. drive-scsi0 or scsi0), comma separated.
     #[arg(
         short = 'd',
@@ -127,6 +138,15 @@ pub struct ExtractArgs {
         value_delimiter = ','
     )]
     pub drives: Option<Vec<String>>,
+    /// Write a disk to a block device or file instead of DIR, or skip it (repeatable).
+    #[arg(long = "map", value_name = "DRIVE=PATH|skip", value_parser = crate::targets::parse_map)]
+    pub maps: Vec<crate::targets::MapArg>,
+    /// Confirm overwriting the devices and existing files given with --map.
+    #[arg(long)]
+    pub yes: bool,
+    /// After writing, re-read every written disk and compare it with a digest made while writing.
+    #[arg(long)]
+    pub verify: bool,
     /// Use an existing target directory and overwrite files in it.
     #[arg(long)]
     pub force: bool,
@@ -267,6 +287,48 @@ pub struct MountArgs {
 pub struct UmountArgs {
     /// The mount point.
     pub mountpoint: PathBuf,
+}
+
+/// Restore drill: prove that the newest backup of every VM restores, mounts and passes checks.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "For each VM found (by VMID in vzdump file names), the newest restorable point \
+                        is chosen: the newest full, or the newest differential whose full is \
+                        present. It is verified completely while restored into a scratch \
+                        directory, re-read and compared, its partitions found and every \
+                        filesystem the kernel can read mounted read-only (root only) for the \
+                        checks; then everything is unmounted and removed, also on Ctrl-C. A \
+                        failing VM does not stop the drill. Exit code 0 only when every VM \
+                        passed, 2 otherwise. The JSON report is documented in docs/drill.md.\n\n\
+                        Examples:\n  pverescue drill /mnt/pbs/dump --report drill.json\n  \
+                        pverescue drill /mnt/pbs/dump --check-file /etc/hostname --check-cmd 'test -d'\n  \
+                        pverescue drill --no-write vzdump-qemu-100-2024_01_02-03_04_05.vma.zst"
+)]
+pub struct DrillArgs {
+    /// Backup directories (not recursive) and archives.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE.json")]
+    pub report: Option<PathBuf>,
+    /// Where to restore (default: the temporary directory); needs room for the largest VM.
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    /// A path that must exist in some mounted filesystem of each VM (repeatable).
+    #[arg(long = "check-file", value_name = "PATH")]
+    pub check_files: Vec<String>,
+    /// A command run with each mount point as its last argument; must exit 0 (repeatable).
+    #[arg(long = "check-cmd", value_name = "CMD")]
+    pub check_cmds: Vec<String>,
+    /// Verify only: stream every disk to nowhere (no restore, mounts or checks).
+    #[arg(long)]
+    pub no_write: bool,
+    /// Restore and re-read, but do not mount (checks are reported as skipped).
+    #[arg(long)]
+    pub no_mount: bool,
+    /// Keep the restored images in the scratch directory (mounts are always released).
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Print a shell completion script.

@@ -7,6 +7,7 @@ mod cmd;
 mod outfile;
 mod output;
 mod progress;
+mod targets;
 mod version;
 
 use std::process::ExitCode;
@@ -40,6 +41,7 @@ fn main() -> ExitCode {
         Command::Partitions(a) => cmd::partitions::run(g, a),
         Command::Mount(a) => cmd::mount::run(g, a),
         Command::Umount(a) => cmd::umount::run(g, a),
+        Command::Drill(a) => cmd::drill::run(g, a),
         Command::Completions(a) => cmd::completions::run(g, a),
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };

@@ -1,4 +1,5 @@
-//! `pverescue extract`: restore disks and configs into a directory, like `vma extract`.
+//! `pverescue extract`: restore disks and configs into a directory, like `vma extract`, and with
+//! `--map` disks onto block devices or files (bare metal), all in one pass.
 
 use std::time::Instant;
 
@@ -10,15 +11,17 @@ use crate::archive::Source;
 use crate::cli::{ExtractArgs, Global};
 use crate::output;
 use crate::progress::Bar;
+use crate::targets;
 
 #[derive(Debug, Serialize)]
 struct Json {
     file: String,
     compression: String,
     base: Option<String>,
-    dir: String,
+    dir: Option<String>,
     configs: Vec<JsonConfig>,
     disks: Vec<JsonDisk>,
+    skipped: Vec<String>,
     compressed_bytes: u64,
     archive_bytes: u64,
     seconds: f64,
@@ -37,9 +40,11 @@ struct JsonDisk {
     dev_id: u8,
     name: String,
     path: String,
+    target: &'static str,
     size: u64,
     stored_bytes: u64,
     sparse_bytes: u64,
+    verified: Option<bool>,
 }
 
 /// Runs `pverescue extract`.
@@ -52,25 +57,40 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let base = source.archive.diff().map(|d| d.base.display().to_string());
     let note = source.diff_note();
     let reader = source.vma()?;
+    // Every target is checked (and confirmed) before a single byte is written.
+    let mapped = targets::prepare(reader.header(), &a.maps, a.yes, g.quiet || g.json)?;
     let opts = vma::extract::ExtractOptions {
         drives: a.drives.clone(),
         write_zeroes: a.write_zeroes,
         force: a.force,
     };
+    let outputs = vma::extract::Outputs {
+        dir: a.dir.clone(),
+        targets: mapped,
+        digest: a.verify,
+    };
+    let into = match &a.dir {
+        Some(d) => format!(" into {}", d.display()),
+        None => String::new(),
+    };
     let mut bar = Bar::new(g, &name);
-    let report = vma::extract::extract_to_dir(reader, &a.dir, &opts, &mut bar)
-        .with_context(|| format!("{name}: restore into {} failed", a.dir.display()))?;
+    let report = vma::extract::extract(reader, &opts, outputs, &mut bar)
+        .with_context(|| format!("{name}: restore{into} failed"))?;
     bar.finish();
+    if a.verify {
+        targets::verify(&report)?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     let compressed = counter.load(std::sync::atomic::Ordering::Relaxed);
     let warnings = source.archive.warnings();
+    let verified = a.verify.then_some(true);
 
     if g.json {
         output::print_json(&Json {
             file: name.clone(),
             compression: format.to_string(),
             base,
-            dir: a.dir.display().to_string(),
+            dir: a.dir.as_ref().map(|d| d.display().to_string()),
             configs: report
                 .configs
                 .iter()
@@ -87,32 +107,42 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                     dev_id: d.dev_id,
                     name: d.name.clone(),
                     path: d.path.display().to_string(),
+                    target: kind_name(d.kind),
                     size: d.size,
                     stored_bytes: d.stored_bytes,
                     sparse_bytes: d.sparse_bytes,
+                    verified,
                 })
                 .collect(),
+            skipped: report.skipped.clone(),
             compressed_bytes: compressed,
             archive_bytes: report.summary.bytes_read,
             seconds,
             warnings: warnings.clone(),
         })?;
     } else if !g.quiet {
-        println!("restored {name}{note} into {}", a.dir.display());
+        println!("restored {name}{note}{into}");
         for c in &report.configs {
             println!("  config {:<28} {:>12}", c.name, output::size(c.size));
         }
         for d in &report.disks {
-            let file = d.path.file_name().map_or_else(
-                || d.path.display().to_string(),
-                |f| f.to_string_lossy().into_owned(),
-            );
+            // Files in DIR by their name; mapped targets by their whole path.
+            let shown = match (&a.dir, d.path.file_name()) {
+                (Some(dir), Some(f)) if d.path.parent() == Some(dir.as_path()) => {
+                    f.to_string_lossy().into_owned()
+                }
+                _ => d.path.display().to_string(),
+            };
+            let check = if a.verify { ", verified" } else { "" };
             println!(
-                "  disk   {file:<28} {:>12}  ({} data, {} sparse)",
+                "  disk   {shown:<28} {:>12}  ({} data, {} sparse{check})",
                 output::size(d.size),
                 output::size(d.stored_bytes),
                 output::size(d.sparse_bytes)
             );
+        }
+        for s in &report.skipped {
+            println!("  skip   {s}");
         }
         let image: u64 = report.disks.iter().map(|d| d.size).sum();
         let rate = if seconds > 0.0 {
@@ -135,4 +165,12 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     } else {
         Outcome::Warnings
     })
+}
+
+fn kind_name(k: vma::extract::TargetKind) -> &'static str {
+    match k {
+        vma::extract::TargetKind::NewFile => "new file",
+        vma::extract::TargetKind::ExistingFile => "existing file",
+        vma::extract::TargetKind::Device => "block device",
+    }
 }

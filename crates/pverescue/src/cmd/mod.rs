@@ -3,6 +3,7 @@
 pub mod completions;
 pub mod config;
 pub mod create;
+pub mod drill;
 pub mod extract;
 pub mod list;
 pub mod manpage;

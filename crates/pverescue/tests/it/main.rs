@@ -2,6 +2,9 @@
 //!
 //! Index:
 //! - `util`: running the binary, fixture paths, checksums.
+//! - `baremetal`: `extract --map` onto loop devices standing in for disks (root), against the
+//!   fixture's provenance and `sha256sum`; refusals (too small, mounted, no `--yes`); existing
+//!   files keep holes; `skip`; from a differential.
 //! - `real`: archives made by the real Proxmox tools (`testdata/real/`): list, config, verify
 //!   and extract must match what the real `vma` printed and wrote.
 //! - `fixtures`: our fixtures in every compression (`testdata/vma/`), multi-member streams and
@@ -19,6 +22,7 @@
 //!   no /dev/loop-control).
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
+mod baremetal;
 mod cli;
 mod create;
 mod damaged;

@@ -1,0 +1,136 @@
+//! `pverescue drill`: prove that the newest backup of every VM restores, mounts and passes checks.
+
+use anyhow::{Context, Result};
+
+use crate::Outcome;
+use crate::cli::{DrillArgs, Global};
+use crate::output;
+
+/// Prints one line per VM on stderr as the drill goes.
+struct Lines {
+    quiet: bool,
+}
+
+impl drill::Progress for Lines {
+    fn vm_started(&mut self, vm: &drill::VmPlan) {
+        if let (false, Some(p)) = (self.quiet, &vm.point) {
+            eprintln!("drill: VM {} from {}", vm.vmid, p.file().display());
+        }
+    }
+}
+
+/// Runs `pverescue drill`.
+pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
+    drill::install_signal_cleanup().context("cannot install the signal handler")?;
+    let plan = drill::plan(&a.paths)?;
+    let opts = drill::Options {
+        scratch: a.scratch.clone().unwrap_or_else(std::env::temp_dir),
+        no_write: a.no_write,
+        no_mount: a.no_mount,
+        keep: a.keep,
+        check_files: a.check_files.clone(),
+        check_cmds: a.check_cmds.clone(),
+    };
+    let report = drill::run(
+        &plan,
+        &opts,
+        &mut Lines {
+            quiet: g.quiet || g.json,
+        },
+    )?;
+    if let Some(path) = &a.report {
+        let text = serde_json::to_string_pretty(&report)? + "\n";
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if g.json {
+        output::print_json(&report)?;
+    } else if !g.quiet {
+        print_table(&report);
+    }
+    Ok(if report.passed {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+fn print_table(report: &drill::Report) {
+    println!(
+        "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>8}  archives",
+        "VMID", "OK", "disks", "written", "seconds", "MiB/s", "RTO s"
+    );
+    for vm in &report.vms {
+        let archives: Vec<String> = vm
+            .archives
+            .iter()
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect();
+        println!(
+            "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>8}  {}",
+            vm.vmid,
+            if vm.passed { "PASS" } else { "FAIL" },
+            output::size(vm.disk_bytes),
+            output::size(vm.bytes_written),
+            vm.seconds,
+            vm.throughput / (1024.0 * 1024.0),
+            vm.rto_seconds
+                .map_or_else(|| "-".into(), |s| format!("{s:.2}")),
+            archives.join(" + ")
+        );
+        for d in &vm.disks {
+            let verified = match d.verified {
+                Some(true) => "re-read ok",
+                Some(false) => "RE-READ DIFFERS",
+                None => "not written",
+            };
+            println!(
+                "       disk {} {} ({}), table {}",
+                d.name,
+                output::size(d.size),
+                verified,
+                d.table.as_deref().unwrap_or("-")
+            );
+            for f in &d.filesystems {
+                let state = match f.mount {
+                    drill::MountState::Mounted => "mounted",
+                    drill::MountState::Skipped => "skipped",
+                    drill::MountState::Failed => "FAILED",
+                };
+                let detail = f
+                    .detail
+                    .as_deref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default();
+                println!("         fs {} {} {state}{detail}", f.id, f.fstype);
+            }
+        }
+        for c in &vm.checks {
+            let state = match c.passed {
+                Some(true) => "pass",
+                Some(false) => "FAIL",
+                None => "skipped",
+            };
+            println!(
+                "       check {} {:?} {state}: {}",
+                c.kind, c.check, c.detail
+            );
+        }
+        for n in &vm.notes {
+            println!("       note: {n}");
+        }
+        if let Some(r) = &vm.reason {
+            println!("       reason: {r}");
+        }
+    }
+    let failed = report.vms.iter().filter(|v| !v.passed).count();
+    println!(
+        "{} VMs: {} passed, {failed} failed",
+        report.vms.len(),
+        report.vms.len() - failed
+    );
+}

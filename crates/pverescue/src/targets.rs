@@ -1,0 +1,146 @@
+//! `extract --map`: parse the mapping, check every target before a byte is written, confirm, and
+//! verify by re-reading afterwards. The checks themselves live in the `blockdev` library.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use vma::extract::{Report, Target, TargetKind};
+
+use crate::output;
+
+/// One `--map NAME=PATH|skip`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapArg {
+    /// Drive name as given (full or short).
+    pub drive: String,
+    /// Target path; `None` for `skip`.
+    pub path: Option<PathBuf>,
+}
+
+/// Parses `NAME=PATH` or `NAME=skip` (clap value parser).
+pub fn parse_map(s: &str) -> std::result::Result<MapArg, String> {
+    let (drive, target) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PATH or NAME=skip, found {s:?}"))?;
+    if drive.is_empty() || target.is_empty() {
+        return Err(format!("expected NAME=PATH or NAME=skip, found {s:?}"));
+    }
+    Ok(MapArg {
+        drive: drive.to_owned(),
+        path: (target != "skip").then(|| PathBuf::from(target)),
+    })
+}
+
+/// Checks every mapped target against its disk, prints what will be overwritten (stderr), refuses
+/// without `yes` when a device or an existing file would be overwritten, and opens the targets.
+pub fn prepare(
+    header: &vma::Header,
+    maps: &[MapArg],
+    yes: bool,
+    quiet: bool,
+) -> Result<Vec<(String, Target)>> {
+    let mut checked = Vec::new();
+    let mut needs_yes = Vec::new();
+    for m in maps {
+        let Some(disk) = header
+            .devices
+            .iter()
+            .find(|d| d.name == m.drive || d.name.strip_prefix("drive-") == Some(m.drive.as_str()))
+        else {
+            // The extractor names the drives the archive has.
+            checked.push((m.drive.clone(), None));
+            continue;
+        };
+        let Some(path) = &m.path else {
+            checked.push((m.drive.clone(), None));
+            continue;
+        };
+        let info = blockdev::inspect(path).with_context(|| format!("--map {}", m.drive))?;
+        info.check(disk.size)
+            .with_context(|| format!("cannot restore {} ({} bytes)", disk.name, disk.size))?;
+        if !quiet {
+            eprintln!(
+                "{} ({}, {} bytes) -> {}",
+                disk.name,
+                output::size(disk.size),
+                disk.size,
+                info.describe()
+            );
+        }
+        if info.kind != blockdev::Kind::Missing {
+            needs_yes.push(path.display().to_string());
+        }
+        checked.push((m.drive.clone(), Some((path.clone(), info.kind))));
+    }
+    if !needs_yes.is_empty() && !yes {
+        bail!(
+            "refusing to overwrite {} without --yes: everything on it will be lost",
+            needs_yes.join(", ")
+        );
+    }
+    let mut targets = Vec::new();
+    for (drive, t) in checked {
+        let target = match t {
+            None => Target::Skip,
+            Some((path, blockdev::Kind::BlockDevice)) => {
+                let file = blockdev::open_exclusive(&path)
+                    .with_context(|| format!("cannot restore {drive} onto {}", path.display()))?;
+                Target::Device {
+                    path,
+                    file,
+                    zero_out: Some(blockdev::zero_out),
+                }
+            }
+            Some((path, _)) => Target::File(path),
+        };
+        targets.push((drive, target));
+    }
+    Ok(targets)
+}
+
+/// Re-reads every written disk and compares its digest with the one computed while writing.
+pub fn verify(report: &Report) -> Result<()> {
+    for d in &report.disks {
+        let Some(want) = d.digest else { continue };
+        let got = reread(&d.path, d.size, d.kind)
+            .with_context(|| format!("verify {}: cannot re-read {}", d.name, d.path.display()))?;
+        if got != want {
+            bail!(
+                "verify {}: {} reads back differently: digest {got}, written {want}",
+                d.name,
+                d.path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn reread(path: &Path, size: u64, kind: TargetKind) -> std::io::Result<vma::DiskDigest> {
+    let f = File::open(path)?;
+    if kind == TargetKind::Device {
+        // Read what is on the device, not what is still cached in memory.
+        blockdev::flush_buffers(&f)?;
+    }
+    vma::DiskDigest::of_reader(std::io::BufReader::with_capacity(1 << 20, f), size)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn map_arguments() {
+        assert_eq!(
+            parse_map("drive-scsi0=/dev/sdb").unwrap(),
+            MapArg {
+                drive: "drive-scsi0".into(),
+                path: Some("/dev/sdb".into())
+            }
+        );
+        assert_eq!(parse_map("scsi1=skip").unwrap().path, None);
+        assert!(parse_map("scsi1").is_err());
+        assert!(parse_map("=x").is_err());
+    }
+}
