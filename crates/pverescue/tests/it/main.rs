@@ -14,6 +14,9 @@
 //! - `cli`: help, usage errors, exit codes and JSON shapes.
 //! - `diff`: differential backups made by xdelta3 as vzdump did (VMA and tar), the real Proxmox
 //!   differential, wrong and truncated inputs, `verify DIR`, `merge`.
+//! - `drill`: a backup directory made with real tools (create, zstd, gzip, lzop, xdelta3), one
+//!   corrupted archive and one orphan differential: verdicts and reasons, nothing left behind,
+//!   also after Ctrl-C in the middle of a check.
 //! - `patch`: VCDIFF and rdiff deltas from xdelta3 and rdiff, alone and chained.
 //! - `partitions`: `pverescue partitions` against sfdisk, sgdisk and lvm2 reports of images
 //!   those tools made; human and JSON snapshots.
@@ -27,6 +30,7 @@ mod cli;
 mod create;
 mod damaged;
 mod diff;
+mod drill;
 mod fixtures;
 mod generated;
 mod mounting;
