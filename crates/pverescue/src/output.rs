@@ -71,6 +71,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(v) = e.downcast_ref::<vcdiff::Error>() {
         return v.hint().map(str::to_owned);
     }
+    if let Some(n) = e.downcast_ref::<crate::targets::NeedsYes>() {
+        return Some(n.hint().to_owned());
+    }
     if let Some(b) = e.downcast_ref::<blockdev::Error>() {
         return b.hint().map(str::to_owned);
     }

@@ -32,6 +32,32 @@ pub fn parse_map(s: &str) -> std::result::Result<MapArg, String> {
     })
 }
 
+/// The refusal to overwrite devices or existing files without `--yes`.
+#[derive(Debug)]
+pub struct NeedsYes {
+    /// The devices and files that would be overwritten.
+    pub targets: Vec<String>,
+}
+
+impl std::fmt::Display for NeedsYes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refusing to overwrite {} without --yes: everything on it will be lost",
+            self.targets.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for NeedsYes {}
+
+impl NeedsYes {
+    /// What to do.
+    pub fn hint(&self) -> &'static str {
+        "check with lsblk that this is the disk to overwrite, then run the command again with --yes"
+    }
+}
+
 /// Checks every mapped target against its disk, prints what will be overwritten (stderr), refuses
 /// without `yes` when a device or an existing file would be overwritten, and opens the targets.
 pub fn prepare(
@@ -74,10 +100,7 @@ pub fn prepare(
         checked.push((m.drive.clone(), Some((path.clone(), info.kind))));
     }
     if !needs_yes.is_empty() && !yes {
-        bail!(
-            "refusing to overwrite {} without --yes: everything on it will be lost",
-            needs_yes.join(", ")
-        );
+        return Err(NeedsYes { targets: needs_yes }.into());
     }
     let mut targets = Vec::new();
     for (drive, t) in checked {
