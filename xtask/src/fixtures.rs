@@ -212,11 +212,19 @@ fn make_gpt_ext4_disk(work: &Path, disk: &Path, log: &mut Provenance) -> Result<
             .arg(disk),
     )?;
     // The recipe checks its own result with the real tools: partition 1 at sector 2048, ext4 there.
-    let start = output(Command::new("partx").args(["-g", "-o", "START", "-n", "1"]).arg(disk))?;
+    let start = output(
+        Command::new("partx")
+            .args(["-g", "-o", "START", "-n", "1"])
+            .arg(disk),
+    )?;
     if start.trim() != "2048" {
         bail!("disk0.raw: partx finds no partition 1 at sector 2048 (got {start:?})");
     }
-    let probe = output(Command::new("blkid").args(["-p", "-O", "1048576", "-s", "TYPE", "-o", "value"]).arg(disk))?;
+    let probe = output(
+        Command::new("blkid")
+            .args(["-p", "-O", "1048576", "-s", "TYPE", "-o", "value"])
+            .arg(disk),
+    )?;
     if probe.trim() != "ext4" {
         bail!("disk0.raw: blkid finds no ext4 at 1 MiB (got {probe:?})");
     }
