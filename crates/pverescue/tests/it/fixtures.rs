@@ -4,16 +4,21 @@ use crate::util::*;
 
 const STEM: &str = "vzdump-qemu-200-2026_01_01-00_00_00";
 
-fn restore_and_check(rel: &str) {
+/// Runs `pverescue extract [EXTRA...] testdata/REL DIR` into a fresh DIR inside a temporary folder.
+fn extract(rel: &str, extra: &[&str]) -> (tempfile::TempDir, std::path::PathBuf, Run) {
     let tmp = tempdir();
     let target = tmp.path().join("out");
     let path = testdata(rel);
-    let r = run(&[
-        "extract",
-        "-q",
-        path.to_str().expect("utf-8"),
-        target.to_str().expect("utf-8"),
-    ]);
+    let mut args = vec!["extract"];
+    args.extend_from_slice(extra);
+    args.push(path.to_str().expect("utf-8"));
+    args.push(target.to_str().expect("utf-8"));
+    let r = run(&args);
+    (tmp, target, r)
+}
+
+fn restore_and_check(rel: &str) {
+    let (_tmp, target, r) = extract(rel, &["-q"]);
     assert_eq!(r.code, 0, "{rel}: {}", r.stderr);
     assert_dir_matches(&target, &expected_files(&testdata("vma/expected.files")));
 }
@@ -35,17 +40,7 @@ fn concatenated_members_restore() {
 
 #[test]
 fn select_one_drive() {
-    let tmp = tempdir();
-    let target = tmp.path().join("out");
-    let path = testdata(&format!("vma/{STEM}.vma.zst"));
-    let r = run(&[
-        "extract",
-        "-q",
-        "-d",
-        "virtio1",
-        path.to_str().expect("utf-8"),
-        target.to_str().expect("utf-8"),
-    ]);
+    let (_tmp, target, r) = extract(&format!("vma/{STEM}.vma.zst"), &["-q", "-d", "virtio1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut want = expected_files(&testdata("vma/expected.files"));
     want.remove("disk-drive-scsi0.raw");
@@ -54,16 +49,7 @@ fn select_one_drive() {
 
 #[test]
 fn unknown_drive_is_refused_with_the_choices() {
-    let tmp = tempdir();
-    let target = tmp.path().join("out");
-    let path = testdata(&format!("vma/{STEM}.vma"));
-    let r = run(&[
-        "extract",
-        "-d",
-        "ide7",
-        path.to_str().expect("utf-8"),
-        target.to_str().expect("utf-8"),
-    ]);
+    let (_tmp, target, r) = extract(&format!("vma/{STEM}.vma"), &["-d", "ide7"]);
     assert_eq!(r.code, 2);
     assert!(
         r.stderr.contains("drive-scsi0") && r.stderr.contains("drive-virtio1"),
@@ -98,16 +84,7 @@ fn existing_target_is_refused_unless_forced() {
 
 #[test]
 fn write_zeroes_gives_the_same_bytes_fully_allocated() {
-    let tmp = tempdir();
-    let target = tmp.path().join("out");
-    let path = testdata(&format!("vma/{STEM}.vma.zst"));
-    let r = run(&[
-        "extract",
-        "-q",
-        "--write-zeroes",
-        path.to_str().expect("utf-8"),
-        target.to_str().expect("utf-8"),
-    ]);
+    let (_tmp, target, r) = extract(&format!("vma/{STEM}.vma.zst"), &["-q", "--write-zeroes"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let want = expected_files(&testdata("vma/expected.files"));
     assert_dir_matches(&target, &want);
