@@ -399,7 +399,8 @@ fn run<R: Read>(
     progress.clusters(summary.clusters, total);
 
     let mut disks = Vec::new();
-    for sink in sinks.into_iter().flatten() {
+    for mut sink in sinks.into_iter().flatten() {
+        sink.flusher.stop();
         sink.file
             .sync_all()
             .map_err(file_err("sync", &sink.writing))?;
@@ -579,6 +580,76 @@ struct Sink {
     zero_len: u64,
     stored_bytes: u64,
     digest: Option<DigestBuilder>,
+    flusher: Flusher,
+}
+
+/// Bytes written between two requests for early writeback.
+const WRITEBACK_EVERY: u64 = 32 << 20;
+
+/// Starts writeback of what has been written so far on a helper thread, so that the disk writes
+/// overlap the rest of the restore and the final sync before the rename finds little left to do.
+///
+/// Without it, the whole image sits in the page cache until that final sync, which then waits for
+/// all of it. Errors are not lost: the final `sync_all` reports any write-back failure again.
+struct Flusher {
+    tx: Option<std::sync::mpsc::SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    since: u64,
+}
+
+impl Flusher {
+    fn new(file: &File) -> Flusher {
+        let Ok(clone) = file.try_clone() else {
+            return Flusher {
+                tx: None,
+                thread: None,
+                since: 0,
+            };
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("writeback".into())
+            .spawn(move || {
+                for () in rx {
+                    // A failure here shows up again in the final sync_all, which reports it.
+                    if clone.sync_data().is_err() {
+                        break;
+                    }
+                }
+            })
+            .ok();
+        Flusher {
+            tx: thread.as_ref().map(|_| tx),
+            thread,
+            since: 0,
+        }
+    }
+
+    /// Notes `n` more bytes written; asks for writeback every [`WRITEBACK_EVERY`] bytes.
+    fn wrote(&mut self, n: u64) {
+        self.since += n;
+        if self.since >= WRITEBACK_EVERY {
+            self.since = 0;
+            if let Some(tx) = &self.tx {
+                // A request already pending covers these bytes too.
+                let _ = tx.try_send(());
+            }
+        }
+    }
+
+    /// Stops the helper thread and waits for it.
+    fn stop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 impl Sink {
@@ -590,7 +661,9 @@ impl Sink {
         kind: TargetKind,
         zero_out: Option<ZeroOut>,
     ) -> Sink {
+        let flusher = Flusher::new(&file);
         Sink {
+            flusher,
             device,
             file,
             writing,
@@ -628,6 +701,7 @@ impl Sink {
         self.file
             .write_all_at(&self.pending, self.pending_at)
             .map_err(file_err("write", &self.writing))?;
+        self.flusher.wrote(self.pending.len() as u64);
         self.pending.clear();
         Ok(())
     }
@@ -667,6 +741,7 @@ impl Sink {
             self.file
                 .write_all_at(chunk, at)
                 .map_err(file_err("write zeros to", &self.writing))?;
+            self.flusher.wrote(chunk.len() as u64);
             at += chunk.len() as u64;
             len -= chunk.len() as u64;
         }
