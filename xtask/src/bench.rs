@@ -33,11 +33,7 @@ pub fn run(args: &[String]) -> Result<()> {
             other => bail!("unknown bench option {other} (use --size-gib 1,4 --runs 3)"),
         }
     }
-    tools::ensure_all()?;
-    if !Path::new("/usr/bin/time").exists() {
-        bail!("/usr/bin/time is missing: apt-get install time");
-    }
-    let bin = crate::build_pverescue()?;
+    let bin = prepare()?;
     let work = root().join("target/bench");
     fs::create_dir_all(&work)?;
     let mut report = String::new();
@@ -132,6 +128,15 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
         eprintln!("bench: .vma.{ext}: {decomp} {base:.2} s, pverescue {ours:.2} s");
     }
     Ok(())
+}
+
+/// What every bench needs first: the real tools, GNU time, and a release build of pverescue.
+pub(crate) fn prepare() -> Result<PathBuf> {
+    tools::ensure_all()?;
+    if !Path::new("/usr/bin/time").exists() {
+        bail!("/usr/bin/time is missing: apt-get install time");
+    }
+    crate::build_pverescue()
 }
 
 pub(crate) fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {

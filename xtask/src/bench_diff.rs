@@ -20,7 +20,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::bench::{machine, make_image, median, shell, time_shell};
-use crate::{output, root, run_cmd, tools};
+use crate::{output, root, run_cmd};
 
 const MIB: u64 = 1 << 20;
 /// Size of a changed block.
@@ -37,11 +37,7 @@ pub fn run(args: &[String]) -> Result<()> {
             other => bail!("unknown bench-diff option {other} (use --size-mib 1024 --runs 3)"),
         }
     }
-    tools::ensure_all()?;
-    if !Path::new("/usr/bin/time").exists() {
-        bail!("/usr/bin/time is missing: apt-get install time");
-    }
-    let bin = crate::build_pverescue()?;
+    let bin = crate::bench::prepare()?;
     let work = root().join(format!("target/bench-diff/{mib}m"));
     fs::create_dir_all(&work)?;
     let base = work.join("base.raw");
