@@ -36,13 +36,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let bin = prepare()?;
     let work = root().join("target/bench");
     fs::create_dir_all(&work)?;
-    let mut report = String::new();
-    writeln!(report, "machine: {}", machine())?;
-    writeln!(
-        report,
-        "pverescue: {}",
-        output(Command::new(&bin).arg("--version"))?.trim()
-    )?;
+    let mut report = report_header(&bin)?;
     for size in sizes {
         bench_size(&bin, &work, size, runs, &mut report)?;
     }
@@ -137,6 +131,18 @@ pub(crate) fn prepare() -> Result<PathBuf> {
         bail!("/usr/bin/time is missing: apt-get install time");
     }
     crate::build_pverescue()
+}
+
+/// The first lines of every bench report: the machine and the pverescue build measured.
+pub(crate) fn report_header(bin: &Path) -> Result<String> {
+    let mut report = String::new();
+    writeln!(report, "machine: {}", machine())?;
+    writeln!(
+        report,
+        "pverescue: {}",
+        output(Command::new(bin).arg("--version"))?.trim()
+    )?;
+    Ok(report)
 }
 
 pub(crate) fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<f64> {

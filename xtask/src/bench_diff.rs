@@ -19,8 +19,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{machine, make_image, median, shell, time_shell};
-use crate::{output, root, run_cmd};
+use crate::bench::{make_image, median, shell, time_shell};
+use crate::{root, run_cmd};
 
 const MIB: u64 = 1 << 20;
 /// Size of a changed block.
@@ -48,13 +48,7 @@ pub fn run(args: &[String]) -> Result<()> {
         fs::copy(&base, &target)?;
         change_five_percent(&target, mib * MIB)?;
     }
-    let mut report = String::new();
-    writeln!(report, "machine: {}", machine())?;
-    writeln!(
-        report,
-        "pverescue: {}",
-        output(Command::new(&bin).arg("--version"))?.trim()
-    )?;
+    let mut report = crate::bench::report_header(&bin)?;
     writeln!(report, "xdelta3: {}", crate::fixtures::version("xdelta3"))?;
     writeln!(
         report,

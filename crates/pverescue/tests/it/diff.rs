@@ -133,34 +133,22 @@ fn vzdump_differential_extracts_lists_and_merges() {
         fs::read_to_string(out.join("qemu-server.conf")).expect("conf")
     );
 
+    let merge_to =
+        |out: &std::path::Path| run(&["merge", "-q", s(&set.full()), s(&set.diff()), "-o", s(out)]);
     let merged = set.root.join("merged.vma");
-    let r = run(&[
-        "merge",
-        "-q",
-        s(&set.full()),
-        s(&set.diff()),
-        "-o",
-        s(&merged),
-    ]);
+    let r = merge_to(&merged);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(sha256_file(&merged), set.new_vma_sha);
 
     // Recompressed by extension; zstd itself decompresses it to NEW.vma.
     let zst = set.root.join("merged.vma.zst");
-    let r = run(&["merge", "-q", s(&set.full()), s(&set.diff()), "-o", s(&zst)]);
+    let r = merge_to(&zst);
     assert_eq!(r.code, 0, "{}", r.stderr);
     sh(&set.root, "zstd -dc merged.vma.zst > unz.vma");
     assert_eq!(sha256_file(&set.root.join("unz.vma")), set.new_vma_sha);
 
     // Never overwritten.
-    let r = run(&[
-        "merge",
-        "-q",
-        s(&set.full()),
-        s(&set.diff()),
-        "-o",
-        s(&merged),
-    ]);
+    let r = merge_to(&merged);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
     // Arguments swapped: the "diff" is a full.
