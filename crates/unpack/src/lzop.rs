@@ -271,7 +271,7 @@ impl<R: Read> LzopReader<R> {
         let (found, checksum) = if crc {
             (crc32fast::hash(&seen), "crc32 of the header")
         } else {
-            (adler2::adler32_slice(&seen), "adler32 of the header")
+            (adler32(&seen), "adler32 of the header")
         };
         if found != stored {
             return Err(Error::ChecksumMismatch {
@@ -313,16 +313,16 @@ impl<R: Read> LzopReader<R> {
         let what = || "the lzop header extra field".to_owned();
         let mut len = [0u8; 4];
         self.exact(&mut len, what, at)?;
-        let mut adler = adler2::Adler32::new();
+        let mut adler = simd_adler32::Adler32::new();
         let mut crc32 = crc32fast::Hasher::new();
-        adler.write_slice(&len);
+        adler.write(&len);
         crc32.update(&len);
         let mut left = u64::from(u32::from_be_bytes(len));
         let mut chunk = [0u8; 4096];
         while left > 0 {
             let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
             self.exact(&mut chunk[..n], what, at)?;
-            adler.write_slice(&chunk[..n]);
+            adler.write(&chunk[..n]);
             crc32.update(&chunk[..n]);
             left -= n as u64;
         }
@@ -332,7 +332,7 @@ impl<R: Read> LzopReader<R> {
         let (found, checksum) = if crc {
             (crc32.finalize(), "crc32 of the header extra field")
         } else {
-            (adler.checksum(), "adler32 of the header extra field")
+            (adler.finish(), "adler32 of the header extra field")
         };
         if found != stored {
             return Err(Error::ChecksumMismatch {
@@ -377,13 +377,14 @@ impl<R: Read> LzopReader<R> {
         Ok(())
     }
 
-    /// Decodes the next block into `out`; leaves `out` empty at the end of the stream.
-    fn next_block(&mut self) -> io::Result<()> {
+    /// Decodes the next block: straight into `direct` when it fits there (returning its length),
+    /// else into `out`. Leaves `out` empty and returns `None` at the end of the stream.
+    fn next_block(&mut self, direct: &mut [u8]) -> io::Result<Option<usize>> {
         self.out.clear();
         self.out_pos = 0;
         loop {
             match self.state {
-                State::Done | State::Failed => return Ok(()),
+                State::Done | State::Failed => return Ok(None),
                 State::Start => {
                     self.read_magic()?;
                     self.read_header()?;
@@ -393,18 +394,17 @@ impl<R: Read> LzopReader<R> {
                     self.read_header()?;
                     self.state = State::Blocks;
                 }
-                State::Blocks => {
-                    if self.block()? {
-                        return Ok(());
-                    }
-                    self.after_end_marker()?;
-                }
+                State::Blocks => match self.block(direct)? {
+                    Block::Direct(n) => return Ok(Some(n)),
+                    Block::Buffered => return Ok(None),
+                    Block::End => self.after_end_marker()?,
+                },
             }
         }
     }
 
-    /// Decodes one block; returns false at the end marker.
-    fn block(&mut self) -> io::Result<bool> {
+    /// Decodes one block, into `direct` when it fits there, else into `out`.
+    fn block(&mut self, direct: &mut [u8]) -> io::Result<Block> {
         let at = self.pos;
         let index = self.blocks;
         let name = || format!("lzop block {index}");
@@ -429,7 +429,7 @@ impl<R: Read> LzopReader<R> {
         }
         let dst_len = u32::from_be_bytes(word);
         if dst_len == 0 {
-            return Ok(false);
+            return Ok(Block::End);
         }
         if dst_len == SPLIT_MARK {
             return Err(Error::Unsupported {
@@ -488,8 +488,15 @@ impl<R: Read> LzopReader<R> {
             .into_io()
         };
 
-        let mut out = std::mem::take(&mut self.out);
-        out.resize(dst, 0);
+        // A failure leaves the reader failed, so `out` need not survive an early return.
+        let mut buffered = std::mem::take(&mut self.out);
+        let (out, outcome) = match direct.get_mut(..dst) {
+            Some(d) => (d, Block::Direct(dst)),
+            None => {
+                buffered.resize(dst, 0);
+                (&mut buffered[..], Block::Buffered)
+            }
+        };
         if compressed {
             let mut payload = std::mem::take(&mut self.payload);
             payload.resize(src, 0);
@@ -497,7 +504,7 @@ impl<R: Read> LzopReader<R> {
             self.payload = payload;
             read?;
             if let Some(expected) = adler_c {
-                let found = adler2::adler32_slice(&self.payload);
+                let found = adler32(&self.payload);
                 if found != expected {
                     return Err(mismatch("adler32 of compressed data", expected, found));
                 }
@@ -508,7 +515,7 @@ impl<R: Read> LzopReader<R> {
                     return Err(mismatch("crc32 of compressed data", expected, found));
                 }
             }
-            match lzo::decompress_into(&self.payload, &mut out) {
+            match lzo::decompress_into(&self.payload, out) {
                 Ok(n) if n == dst => {}
                 Ok(n) => {
                     return Err(corrupt(format!(
@@ -518,29 +525,40 @@ impl<R: Read> LzopReader<R> {
                 Err(e) => return Err(corrupt(format!("block {index} does not decompress: {e}"))),
             }
         } else {
-            let read = self.exact(&mut out, name, at);
-            if let Err(e) = read {
-                self.out = out;
-                return Err(e);
-            }
+            self.exact(out, name, at)?;
         }
-        undo_filter(&mut out, self.header.filter);
+        undo_filter(out, self.header.filter);
         if let Some(expected) = adler_d {
-            let found = adler2::adler32_slice(&out);
+            let found = adler32(out);
             if found != expected {
                 return Err(mismatch("adler32 of uncompressed data", expected, found));
             }
         }
         if let Some(expected) = crc_d {
-            let found = crc32fast::hash(&out);
+            let found = crc32fast::hash(out);
             if found != expected {
                 return Err(mismatch("crc32 of uncompressed data", expected, found));
             }
         }
-        self.out = out;
+        self.out = buffered;
         self.blocks += 1;
-        Ok(true)
+        Ok(outcome)
     }
+}
+
+/// What [`LzopReader::block`] did.
+enum Block {
+    /// Decoded this many bytes into the caller's buffer.
+    Direct(usize),
+    /// Decoded into `out`.
+    Buffered,
+    /// Read the end marker.
+    End,
+}
+
+/// Adler-32 of `data` (SIMD where the CPU has it: it is checked over every decoded byte).
+fn adler32(data: &[u8]) -> u32 {
+    simd_adler32::adler32(&data)
 }
 
 /// Undoes lzop's delta filter in place: byte `i ≥ n` was stored as `b[i] − b[i−n]` (lzop.md §4).
@@ -562,11 +580,15 @@ impl<R: Read> Read for LzopReader<R> {
             if matches!(self.state, State::Done | State::Failed) {
                 return Ok(0);
             }
-            if let Err(e) = self.next_block() {
-                self.state = State::Failed;
-                self.out.clear();
-                self.out_pos = 0;
-                return Err(e);
+            match self.next_block(buf) {
+                Ok(Some(n)) => return Ok(n),
+                Ok(None) => {}
+                Err(e) => {
+                    self.state = State::Failed;
+                    self.out.clear();
+                    self.out_pos = 0;
+                    return Err(e);
+                }
             }
         }
         let n = buf.len().min(self.out.len() - self.out_pos);
@@ -623,7 +645,7 @@ impl<W: Write> LzopWriter<W> {
         h.extend_from_slice(&[0; 4]); // Mode: 0, as for a pipe.
         h.extend_from_slice(&[0; 8]); // Mtime low and high: 0, so that the output is reproducible.
         h.push(0); // Empty name.
-        let checksum = adler2::adler32_slice(&h);
+        let checksum = adler32(&h);
         self.inner.write_all(&LZOP_MAGIC)?;
         self.inner.write_all(&h)?;
         self.inner.write_all(&checksum.to_be_bytes())?;
@@ -642,7 +664,7 @@ impl<W: Write> LzopWriter<W> {
         let data = &self.buf;
         let len =
             u32::try_from(data.len()).map_err(|_| io::Error::other("lzop block too large"))?;
-        let adler = adler2::adler32_slice(data);
+        let adler = adler32(data);
         self.lzo.compress(data, &mut self.packed);
         self.check.resize(data.len(), 0);
         let packed = self.packed.len() < data.len()
@@ -722,6 +744,42 @@ mod tests {
         let file = pack(&data);
         assert!(file.len() < data.len());
         assert_eq!(unpack(&file).expect("decodes"), data);
+    }
+
+    /// Blocks are decoded straight into a caller's buffer that can hold them and through the
+    /// internal buffer otherwise; every read size must give the same bytes.
+    #[test]
+    fn every_read_size_gives_the_same_bytes() {
+        let mut data: Vec<u8> = (0..900_000u32).map(|i| (i / 5 % 241) as u8).collect();
+        // An incompressible stretch, stored raw.
+        let mut x = 0x1234_5678u32;
+        for b in &mut data[300_000..600_000] {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        let file = pack(&data);
+        for size in [
+            1,
+            4095,
+            WRITE_BLOCK_LEN - 1,
+            WRITE_BLOCK_LEN,
+            WRITE_BLOCK_LEN + 1,
+            1 << 20,
+        ] {
+            let mut r = LzopReader::new(&file[..]);
+            let mut out = Vec::new();
+            let mut buf = vec![0u8; size];
+            loop {
+                let n = r.read(&mut buf).expect("decodes");
+                if n == 0 {
+                    break;
+                }
+                out.extend_from_slice(&buf[..n]);
+            }
+            assert!(out == data, "read size {size}: output differs");
+        }
     }
 
     #[test]
