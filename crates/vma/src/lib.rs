@@ -12,7 +12,8 @@
 //!
 //! - [`Reader`] streams an archive from any [`std::io::Read`] (a file, a pipe from a decompressor, stdin)
 //!   without seeking. [`Reader::new`] validates the whole [`Header`] ([`Config`]s and [`Device`]s);
-//!   [`Reader::next_cluster`] yields each [`Cluster`] after validating its extent; [`Reader::finish`]
+//!   [`Reader::next_cluster`] yields each [`Cluster`] after validating its extent ([`Reader::next_extent`]
+//!   hands over a whole [`Extent`] with its buffer, for writing on another thread); [`Reader::finish`]
 //!   proves the archive ended cleanly and was complete, returning a [`Summary`]. [`Reader::verify`] does
 //!   all of that in one call.
 //! - [`Writer`] produces archives byte for byte as the reference `vma create` lays them out, from a
@@ -78,5 +79,7 @@ mod write;
 pub use digest::DiskDigest;
 pub use error::{Error, Result};
 pub use format::{BLOCK_SIZE, CLUSTER_SIZE};
-pub use read::{Cluster, Config, Device, Header, Progress, Reader, Runs, Summary};
+pub use read::{
+    Cluster, Config, DATA_ALIGN, Device, Extent, Header, Progress, Reader, Runs, Summary,
+};
 pub use write::{NewArchive, Writer, encode_header};

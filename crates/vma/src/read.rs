@@ -196,6 +196,74 @@ struct Entry {
     data_len: usize,
 }
 
+impl Entry {
+    fn cluster(self, buf: &[u8]) -> Cluster<'_> {
+        Cluster {
+            dev_id: self.info.dev_id,
+            cluster: self.info.cluster,
+            mask: self.info.mask,
+            data: buf
+                .get(self.data_start..self.data_start + self.data_len)
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The clusters of one extent with the buffer holding their data, returned by
+/// [`Reader::next_extent`].
+#[derive(Debug)]
+pub struct Extent {
+    buf: ExtentBuf,
+    entries: Vec<Entry>,
+}
+
+impl Extent {
+    /// The clusters in archive order.
+    pub fn clusters(&self) -> impl Iterator<Item = Cluster<'_>> + '_ {
+        let buf = self.buf.bytes();
+        self.entries.iter().map(move |e| e.cluster(buf))
+    }
+}
+
+/// Extent buffers a reader keeps for reuse.
+const MAX_SPARE_BUFFERS: usize = 4;
+
+/// Memory alignment of the stored blocks in the extent buffer (what direct I/O needs at most).
+pub const DATA_ALIGN: usize = 4096;
+
+/// The reusable extent buffer. It is allocated once, at the largest extent size, and placed so that
+/// the data (after the 512-byte extent header) starts on a [`DATA_ALIGN`] boundary in memory; since
+/// every stored block is 4 KiB, every block does.
+#[derive(Debug, Default)]
+struct ExtentBuf {
+    raw: Vec<u8>,
+    base: usize,
+    len: usize,
+}
+
+impl ExtentBuf {
+    /// The first `len` bytes (at most [`extent::MAX_SIZE`]) of the extent, for reading into.
+    fn resize(&mut self, len: usize) -> &mut [u8] {
+        if self.raw.is_empty() {
+            // Zeroed pages cost nothing until touched; the buffer never grows again, so never moves.
+            self.raw = vec![0; extent::MAX_SIZE + DATA_ALIGN];
+            let data_addr = self.raw.as_ptr() as usize + extent::HEADER_SIZE;
+            self.base = (DATA_ALIGN - data_addr % DATA_ALIGN) % DATA_ALIGN;
+        }
+        self.len = len.min(extent::MAX_SIZE);
+        self.raw
+            .get_mut(self.base..self.base + self.len)
+            .unwrap_or_default()
+    }
+
+    /// The extent as last resized and read.
+    fn bytes(&self) -> &[u8] {
+        self.raw
+            .get(self.base..self.base + self.len)
+            .unwrap_or_default()
+    }
+}
+
 /// Streaming VMA reader over any [`Read`]; it never seeks.
 ///
 /// [`Reader::new`] reads and validates the header. [`Reader::next_cluster`] then yields every cluster in
@@ -207,8 +275,10 @@ pub struct Reader<R: Read> {
     header: Header,
     /// Bytes consumed so far.
     pos: u64,
-    /// The current extent: 512-byte header plus data (one reusable buffer).
-    buf: Vec<u8>,
+    /// The current extent: 512-byte header plus data.
+    buf: ExtentBuf,
+    /// Buffers handed back by [`Reader::recycle`].
+    spare: Vec<ExtentBuf>,
     entries: Vec<Entry>,
     next_entry: usize,
     /// Index into `devices` by dev_id.
@@ -240,7 +310,8 @@ impl<R: Read> Reader<R> {
             input,
             pos: u64::from(header.header_size),
             header,
-            buf: Vec::new(),
+            buf: ExtentBuf::default(),
+            spare: Vec::new(),
             entries: Vec::with_capacity(extent::ENTRIES),
             next_entry: 0,
             dev_index,
@@ -270,43 +341,74 @@ impl<R: Read> Reader<R> {
 
     /// The next cluster in archive order, or `None` at a clean end of the archive.
     pub fn next_cluster(&mut self) -> Result<Option<Cluster<'_>>> {
-        if self.next_entry >= self.entries.len() {
-            match self.state {
-                State::Eof => return Ok(None),
-                State::Failed(at) => return Err(Error::AfterError { at }),
-                State::Reading => {}
-            }
-            loop {
-                match self.load_extent() {
-                    Ok(true) if self.entries.is_empty() => continue,
-                    Ok(true) => break,
-                    Ok(false) => {
-                        self.state = State::Eof;
-                        return Ok(None);
-                    }
-                    Err(e) => {
-                        // Entries validated before the failure must not be yielded.
-                        self.entries.clear();
-                        self.state = State::Failed(self.pos);
-                        return Err(e);
-                    }
-                }
-            }
+        if !self.fill()? {
+            return Ok(None);
         }
         let Some(e) = self.entries.get(self.next_entry).copied() else {
             return Ok(None);
         };
         self.next_entry += 1;
-        let data = self
-            .buf
-            .get(e.data_start..e.data_start + e.data_len)
-            .unwrap_or_default();
-        Ok(Some(Cluster {
-            dev_id: e.info.dev_id,
-            cluster: e.info.cluster,
-            mask: e.info.mask,
-            data,
+        Ok(Some(e.cluster(self.buf.bytes())))
+    }
+
+    /// The clusters of the next extent that [`Reader::next_cluster`] has not yielded yet, all at once
+    /// and with the buffer they are in, or `None` at a clean end of the archive. Extents without
+    /// clusters are skipped.
+    ///
+    /// The [`Extent`] owns its data, so another thread can write it out while this one reads the next;
+    /// hand it back with [`Reader::recycle`] to reuse its buffer. The stored blocks start on 4 KiB
+    /// boundaries in memory, as direct I/O needs.
+    pub fn next_extent(&mut self) -> Result<Option<Extent>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let entries = self
+            .entries
+            .get(self.next_entry..)
+            .unwrap_or_default()
+            .to_vec();
+        self.next_entry = self.entries.len();
+        let spare = self.spare.pop().unwrap_or_default();
+        Ok(Some(Extent {
+            buf: std::mem::replace(&mut self.buf, spare),
+            entries,
         }))
+    }
+
+    /// Takes back an extent's buffer for a later extent, so that a long run allocates only as many
+    /// buffers as there are extents in flight.
+    pub fn recycle(&mut self, extent: Extent) {
+        if self.spare.len() < MAX_SPARE_BUFFERS {
+            self.spare.push(extent.buf);
+        }
+    }
+
+    /// Loads extents until one has clusters not yielded yet; `false` at a clean end of the archive.
+    fn fill(&mut self) -> Result<bool> {
+        if self.next_entry < self.entries.len() {
+            return Ok(true);
+        }
+        match self.state {
+            State::Eof => return Ok(false),
+            State::Failed(at) => return Err(Error::AfterError { at }),
+            State::Reading => {}
+        }
+        loop {
+            match self.load_extent() {
+                Ok(true) if self.entries.is_empty() => continue,
+                Ok(true) => return Ok(true),
+                Ok(false) => {
+                    self.state = State::Eof;
+                    return Ok(false);
+                }
+                Err(e) => {
+                    // Entries validated before the failure must not be yielded.
+                    self.entries.clear();
+                    self.state = State::Failed(self.pos);
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Confirms the archive ended cleanly and every cluster of every device was present.
@@ -353,8 +455,12 @@ impl<R: Read> Reader<R> {
         self.entries.clear();
         self.next_entry = 0;
         let at = self.pos;
-        self.buf.resize(extent::HEADER_SIZE, 0);
-        let n = read_full(&mut self.input, &mut self.buf, "extent header", at)?;
+        let n = read_full(
+            &mut self.input,
+            self.buf.resize(extent::HEADER_SIZE),
+            "extent header",
+            at,
+        )?;
         if n == 0 {
             return Ok(false);
         }
@@ -367,7 +473,7 @@ impl<R: Read> Reader<R> {
                 available: n as u64,
             });
         }
-        let head = &self.buf[..extent::HEADER_SIZE];
+        let head = self.buf.bytes();
         let magic = format::bytes::<4>(head, extent::MAGIC.start).unwrap_or_default();
         if magic != format::EXTENT_MAGIC {
             return Err(Error::TrailingGarbage { at, found: magic });
@@ -441,11 +547,11 @@ impl<R: Read> Reader<R> {
 
         // The data: exactly block_count blocks.
         let data_len = block_count * BLOCK_SIZE as usize;
-        self.buf.resize(extent::HEADER_SIZE + data_len, 0);
+        let data = self.buf.resize(extent::HEADER_SIZE + data_len);
         let data_at = self.pos;
         let n = read_full(
             &mut self.input,
-            &mut self.buf[extent::HEADER_SIZE..],
+            data.get_mut(extent::HEADER_SIZE..).unwrap_or_default(),
             "extent data",
             data_at,
         )?;

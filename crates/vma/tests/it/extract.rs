@@ -213,3 +213,47 @@ fn progress_is_reported_per_extent() {
     // 130 clusters: extents of 58, 58 and 14, then the final report.
     assert_eq!(p.0, [(58, 130), (116, 130), (130, 130), (130, 130)]);
 }
+
+/// Disks are written with direct I/O where the filesystem allows it: a restore does not fill the
+/// page cache (on a rescue machine, memory stays free whatever the disk size), and the final sync
+/// finds nothing left to write. `fincore` (util-linux) counts the restored file's cached pages.
+#[test]
+fn restores_bypass_the_page_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let probe = tmp.path().join("probe");
+    let direct = rustix::fs::open(
+        &probe,
+        rustix::fs::OFlags::CREATE | rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::DIRECT,
+        rustix::fs::Mode::from_raw_mode(0o600),
+    );
+    if direct.is_err() {
+        eprintln!(
+            "skipped: {} does not support O_DIRECT",
+            tmp.path().display()
+        );
+        return;
+    }
+    // 16 MiB plus a partial block at the end, which goes through the page cache.
+    let size = 256 * 65536 + 512;
+    let bytes = small_archive(&[("drive-scsi0", size)], |_, c| vec![c as u8 | 1; 65536]);
+    let dir = tmp.path().join("x");
+    extract(&bytes, &dir, &ExtractOptions::default()).unwrap();
+    let disk = dir.join("disk-drive-scsi0.raw");
+    let want: Vec<u8> = (0..size).map(|i| (i / 65536) as u8 | 1).collect();
+    let out = std::process::Command::new("fincore")
+        .args(["--bytes", "--noheadings", "--output", "RES"])
+        .arg(&disk)
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        panic!("fincore (util-linux) is needed: apt-get install util-linux");
+    };
+    let resident: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(
+        resident <= 4096,
+        "{resident} bytes of the restored disk are in the page cache"
+    );
+    assert!(
+        std::fs::read(&disk).unwrap() == want,
+        "restored bytes differ"
+    );
+}

@@ -139,4 +139,38 @@ proptest! {
             prop_assert!(got_zeroes[d] == images[d], "device {} differs (blocks)", d);
         }
     }
+
+    /// Whole extents (as the extractor reads them) yield the same clusters as one cluster at a time,
+    /// also after a partly consumed extent, with every stored block aligned for direct I/O.
+    #[test]
+    fn extents_yield_the_same_clusters((disks, configs, order) in case(), first in 0usize..3) {
+        let images: Vec<Vec<u8>> = disks.iter().map(Disk::image).collect();
+        let bytes = write(&disks, &configs, &order, &images);
+        let mut one = Reader::new(&bytes[..]).unwrap();
+        let mut want = Vec::new();
+        while let Some(c) = one.next_cluster().unwrap() {
+            want.push((c.dev_id, c.cluster, c.mask, c.data.to_vec()));
+        }
+        let mut r = Reader::new(&bytes[..]).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..first {
+            if let Some(c) = r.next_cluster().unwrap() {
+                got.push((c.dev_id, c.cluster, c.mask, c.data.to_vec()));
+            }
+        }
+        while let Some(extent) = r.next_extent().unwrap() {
+            let mut n = 0;
+            for c in extent.clusters() {
+                n += 1;
+                for (_, run) in c.runs(u64::MAX) {
+                    prop_assert_eq!(run.as_ptr() as usize % vma::DATA_ALIGN, 0);
+                }
+                got.push((c.dev_id, c.cluster, c.mask, c.data.to_vec()));
+            }
+            prop_assert!(n > 0, "an extent without clusters was yielded");
+            r.recycle(extent);
+        }
+        prop_assert!(got == want, "clusters differ");
+        prop_assert_eq!(r.finish().unwrap(), one.finish().unwrap());
+    }
 }
