@@ -95,11 +95,11 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
     writeln!(report, "|---|---|---|---|---|---|")?;
     let out_dir = work.join("restore");
     for (ext, decomp, file) in &cases {
-        let base = median(runs, || {
-            time_shell(&format!("{decomp} < '{}' > /dev/null", file.display())).map(|t| t.0)
-        })?;
-        let mut rss = 0;
-        let ours = median(runs, || {
+        // Alternate the two, so that a machine that gets busier or quieter during the bench
+        // shifts both alike.
+        let (mut base, mut ours, mut rss) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..runs.max(1) {
+            base.push(time_shell(&format!("{decomp} < '{}' > /dev/null", file.display()))?.0);
             let _ = fs::remove_dir_all(&out_dir);
             let (secs, kib) = time_shell(&format!(
                 "'{}' extract -q '{}' '{}'",
@@ -108,8 +108,9 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
                 out_dir.display()
             ))?;
             rss = rss.max(kib);
-            Ok(secs)
-        })?;
+            ours.push(secs);
+        }
+        let (base, ours) = (middle(base), middle(ours));
         let _ = fs::remove_dir_all(&out_dir);
         let size = fs::metadata(file)?.len();
         writeln!(
@@ -150,8 +151,13 @@ pub(crate) fn median(runs: usize, mut f: impl FnMut() -> Result<f64>) -> Result<
     for _ in 0..runs.max(1) {
         v.push(f()?);
     }
+    Ok(middle(v))
+}
+
+/// The median of at least one timing.
+fn middle(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    Ok(v[v.len() / 2])
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs a shell command under GNU time; returns (wall seconds, peak RSS KiB).
