@@ -62,6 +62,10 @@ pub enum SelectError {
         what: String,
         /// LUKS version and UUID.
         detail: String,
+        /// Byte offset of the container in the image.
+        offset: u64,
+        /// Its size in bytes.
+        size: u64,
     },
     /// The partition is an LVM2 physical volume.
     #[error("{what} is an LVM2 physical volume{}", vg.as_ref().map(|v| format!(" of volume group {v}")).unwrap_or_default())]
@@ -98,12 +102,12 @@ impl SelectError {
             SelectError::Ambiguous { .. } => {
                 "name one with -p N (partition) or --lv VG/LV (logical volume)".into()
             }
-            SelectError::Encrypted { .. } => {
+            SelectError::Encrypted { offset, size, .. } => format!(
                 "this kernel has no device-mapper (dm-crypt), so LUKS cannot be opened here; on a \
-                 machine that has it: losetup -r -f --show -o OFFSET --sizelimit SIZE IMAGE, then \
-                 cryptsetup open --readonly /dev/loopN rescue and mount -o ro /dev/mapper/rescue DIR"
-                    .into()
-            }
+                 machine that has it: losetup -r -f --show -o {offset} --sizelimit {size} IMAGE, \
+                 then cryptsetup open --readonly /dev/loopN rescue and mount -o ro \
+                 /dev/mapper/rescue DIR"
+            ),
             SelectError::LvmPv { mountable_lvs, .. } if !mountable_lvs.is_empty() => format!(
                 "mount a logical volume instead: --lv {}",
                 mountable_lvs.join(" or --lv ")
@@ -137,11 +141,20 @@ fn list(items: impl IntoIterator<Item = String>) -> String {
     }
 }
 
-/// Refuses containers and non-filesystems; `forced` allows unrecognised content.
-fn check_fs(scan: &Scan, what: &str, fs: &FsInfo, forced: bool) -> Result<(), SelectError> {
+/// Refuses containers and non-filesystems; `forced` allows unrecognised content. `offset` and
+/// `size` place the item in the image.
+fn check_fs(
+    scan: &Scan,
+    what: &str,
+    (offset, size): (u64, u64),
+    fs: &FsInfo,
+    forced: bool,
+) -> Result<(), SelectError> {
     match fs.kind {
         FsKind::Luks => Err(SelectError::Encrypted {
             what: what.into(),
+            offset,
+            size,
             detail: [
                 fs.detail.clone(),
                 fs.uuid.as_ref().map(|u| format!("UUID {u}")),
@@ -225,7 +238,13 @@ impl Scan {
                         match (parts.as_slice(), &self.whole_disk_fs) {
                             ([n], _) => self.select(Selector::Partition(*n), forced_type),
                             ([], Some(fs)) => {
-                                check_fs(self, "the whole disk", fs, forced_type)?;
+                                check_fs(
+                                    self,
+                                    "the whole disk",
+                                    (0, self.disk_size),
+                                    fs,
+                                    forced_type,
+                                )?;
                                 Ok(target("disk".into(), 0, self.disk_size, fs))
                             }
                             _ => Err(self.nothing_mountable()),
@@ -257,7 +276,7 @@ impl Scan {
                     what: what.clone(),
                     kind: "nothing readable (it starts past the end of the image)".into(),
                 })?;
-                check_fs(self, &what, fs, forced_type)?;
+                check_fs(self, &what, (p.start, p.size), fs, forced_type)?;
                 Ok(target(number.to_string(), p.start, p.size, fs))
             }
             Selector::Lv(name) => {
@@ -282,7 +301,13 @@ impl Scan {
                             .unwrap_or_else(|| "its extents are not one run".into()),
                     });
                 };
-                check_fs(self, &format!("LV {name}"), fs, forced_type)?;
+                check_fs(
+                    self,
+                    &format!("LV {name}"),
+                    (range.offset, range.size),
+                    fs,
+                    forced_type,
+                )?;
                 Ok(target(name.into(), range.offset, range.size, fs))
             }
         }
