@@ -596,7 +596,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__patch)
-            opts="-o -q -h -V --output --source-window --json --quiet --help --version"
+            opts="-o -q -h -V --output --source-window --rdiff-memory --json --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -611,6 +611,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rdiff-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

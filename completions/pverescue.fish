@@ -91,6 +91,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand merge" -s h -l help 
 complete -c pverescue -n "__fish_pverescue_using_subcommand merge" -s V -l version -d 'Print version'
 complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -s o -l output -d 'Where to write the result, or - for standard output; never overwritten' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -l source-window -d 'How far back in the base a VCDIFF delta may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -l rdiff-memory -d 'Most new data an rdiff delta before the last may hold in memory, e.g. 512M, 4G (default: half of the memory available)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -l json -d 'Print machine-readable JSON on stdout instead of text'
 complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -s q -l quiet -d 'Print only errors: no progress, no summary'
 complete -c pverescue -n "__fish_pverescue_using_subcommand patch" -s h -l help -d 'Print help'

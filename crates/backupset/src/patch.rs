@@ -24,6 +24,24 @@ pub struct PatchOptions {
     pub source_window: usize,
     /// Where a stream that an rdiff delta needs random access to is spooled.
     pub spool_dir: PathBuf,
+    /// Most literal bytes an rdiff delta before the last may hold in memory while it is composed
+    /// ([`default_rdiff_memory`] is a sensible value).
+    pub rdiff_memory: u64,
+}
+
+/// Half of the memory available now (`MemAvailable` in `/proc/meminfo`), at least 256 MiB; 1 GiB
+/// when that cannot be read.
+pub fn default_rdiff_memory() -> u64 {
+    const MIB: u64 = 1 << 20;
+    let available_kib = fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    match available_kib {
+        Some(kib) => (kib.saturating_mul(1024) / 2).max(256 * MIB),
+        None => 1024 * MIB,
+    }
 }
 
 /// One applied delta.
@@ -177,7 +195,8 @@ pub fn chain(
                     Current::Stream(Box::new(pipe))
                 } else {
                     Current::Seekable(Box::new(
-                        vcdiff::rdiff::Patched::new(basis, input).map_err(rdiff_err)?,
+                        vcdiff::rdiff::Patched::with_limit(basis, input, opts.rdiff_memory)
+                            .map_err(rdiff_err)?,
                     ))
                 }
             }

@@ -241,6 +241,10 @@ pub struct PatchArgs {
     /// How far back in the base a VCDIFF delta may copy from, e.g. 128M, 1G.
     #[arg(long, value_name = "SIZE", default_value = "128M")]
     pub source_window: String,
+    /// Most new data an rdiff delta before the last may hold in memory, e.g. 512M, 4G (default:
+    /// half of the memory available).
+    #[arg(long, value_name = "SIZE")]
+    pub rdiff_memory: Option<String>,
 }
 
 /// Show the partitions, LVM volumes and filesystems of a disk image, with byte offsets.

@@ -297,6 +297,21 @@ pub enum Error {
         /// Absolute offset of the first trailing byte.
         at: u64,
     },
+
+    /// Composing an rdiff delta in memory ([`crate::rdiff::Patched`]) would hold more new data
+    /// than allowed.
+    #[error(
+        "rdiff delta: the literal at byte {at} would bring the new data held in memory to \
+         {needed} bytes, above the limit of {limit}"
+    )]
+    RdiffTooLarge {
+        /// Absolute offset of the literal command.
+        at: u64,
+        /// Literal bytes held with this one.
+        needed: u64,
+        /// The limit.
+        limit: u64,
+    },
 }
 
 fn rdiff_magic_note(found: u32) -> &'static str {
@@ -330,6 +345,10 @@ impl Error {
                 Some("the delta is corrupt or was made with options this decoder does not accept")
             }
             Error::RdiffBadMagic { .. } => Some("pass an rdiff delta made by `rdiff delta`"),
+            Error::RdiffTooLarge { .. } => Some(
+                "apply the chain in two runs, so that this delta is the last of one: \
+                 `pverescue patch BASE DELTA... -o STEP`, then `pverescue patch STEP REST...`",
+            ),
             _ => None,
         }
     }

@@ -210,7 +210,13 @@ pub struct Patched<B> {
 impl<B: Read + Seek> Patched<B> {
     /// Reads and checks the whole `delta` against `basis` (copies past the basis end, unknown
     /// commands, a missing END and trailing bytes are errors).
-    pub fn new<D: Read>(mut basis: B, delta: D) -> Result<Self> {
+    pub fn new<D: Read>(basis: B, delta: D) -> Result<Self> {
+        Self::with_limit(basis, delta, u64::MAX)
+    }
+
+    /// [`Patched::new`], refusing ([`Error::RdiffTooLarge`]) a delta whose literal bytes, which
+    /// are held in memory, add up to more than `max_literal_bytes`.
+    pub fn with_limit<D: Read>(mut basis: B, delta: D, max_literal_bytes: u64) -> Result<Self> {
         let basis_len = basis
             .seek(SeekFrom::End(0))
             .map_err(|source| Error::SourceIo { at: 0, source })?;
@@ -224,6 +230,14 @@ impl<B: Read + Seek> Patched<B> {
             let (n, from) = match next_command(&mut input, basis_len)? {
                 Command::End => break,
                 Command::Literal(n) => {
+                    let needed = (literals.len() as u64).saturating_add(n);
+                    if needed > max_literal_bytes {
+                        return Err(Error::RdiffTooLarge {
+                            at,
+                            needed,
+                            limit: max_literal_bytes,
+                        });
+                    }
                     let from = Origin::Literal(literals.len());
                     input.read_into(&mut literals, n, "rdiff literal")?;
                     (n, from)
@@ -384,6 +398,26 @@ mod tests {
         let basis = b"0123456789";
         let delta = SAMPLE;
         assert_eq!(patch(basis, &delta).expect("valid"), b"ab2345xyz89");
+    }
+
+    /// SAMPLE holds 5 literal bytes: "ab" (command at byte 4), then "xyz" (command at byte 10).
+    #[test]
+    fn patched_holds_at_most_the_limit() {
+        let basis = b"0123456789";
+        assert!(Patched::with_limit(Cursor::new(&basis[..]), &SAMPLE[..], 5).is_ok());
+        let err = Patched::with_limit(Cursor::new(&basis[..]), &SAMPLE[..], 4).expect_err("5 > 4");
+        assert!(
+            matches!(
+                err,
+                Error::RdiffTooLarge {
+                    at: 10,
+                    needed: 5,
+                    limit: 4
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.hint().is_some_and(|h| h.contains("-o STEP")));
     }
 
     #[test]

@@ -53,6 +53,10 @@ pub fn run(g: &Global, a: &PatchArgs) -> Result<Outcome> {
         source_window: parse_size(&a.source_window)
             .with_context(|| format!("--source-window {}", a.source_window))?,
         spool_dir,
+        rdiff_memory: match &a.rdiff_memory {
+            Some(m) => parse_size(m).with_context(|| format!("--rdiff-memory {m}"))? as u64,
+            None => patch::default_rdiff_memory(),
+        },
     };
     let mut warnings = Vec::new();
     let chain = patch::chain(&a.base, &a.deltas, &opts, &mut |n| match n {

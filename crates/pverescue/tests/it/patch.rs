@@ -92,6 +92,36 @@ fn rdiff_chain_is_composed_without_temporary_files() {
     same(d, "x1", "v1");
 }
 
+/// An rdiff delta before the last is composed in memory; over `--rdiff-memory` the patch stops
+/// before writing anything and says how to split the chain, and the split works.
+#[test]
+fn rdiff_memory_limit_says_how_to_split_the_chain() {
+    let t = versions();
+    let d = t.path();
+    let r1_len = fs::metadata(d.join("r1")).expect("r1").len();
+    let r = patch(
+        d,
+        &["v0", "r1", "r2.gz", "-o", "out", "--rdiff-memory", "1K"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!d.join("out").exists());
+    assert!(r.stderr.contains("above the limit of 1024"), "{}", r.stderr);
+    assert!(r.stderr.contains("-o STEP"), "{}", r.stderr);
+    // r1 is far bigger than 1 KiB, so its literals cannot fit; a limit of its size must do.
+    assert!(r1_len > 4096, "r1 is {r1_len} bytes");
+    let limit = r1_len.to_string();
+    let ok = patch(
+        d,
+        &["v0", "r1", "r2.gz", "-o", "out", "--rdiff-memory", &limit],
+    );
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    same(d, "out", "v2");
+    // The split the hint describes.
+    assert_eq!(patch(d, &["v0", "r1", "-o", "step"]).code, 0);
+    assert_eq!(patch(d, &["step", "r2.gz", "-o", "out2"]).code, 0);
+    same(d, "out2", "v2");
+}
+
 #[test]
 fn compressed_rdiff_basis_is_spooled_and_said_so() {
     let t = versions();
