@@ -14,11 +14,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
 use crate::error::{Error, Result};
+use crate::gzip::GzMembers;
 use crate::lzop::LzopReader;
 use crate::sniff::{Format, SNIFF_LEN, sniff};
 
 /// Size of the chunks the worker sends.
 const CHUNK_LEN: usize = 1 << 20;
+/// Read size of the compressed input of the gzip decoder.
+const GZIP_INPUT_LEN: usize = 128 << 10;
 /// Chunks in flight between the worker and the reader.
 const CHANNEL_DEPTH: usize = 4;
 
@@ -275,7 +278,12 @@ impl Worker {
     fn run<R: Read>(self, source: Counting<R>) {
         let result = match self.format {
             Format::Plain => self.pump(source),
-            Format::Gzip => self.pump(flate2::read::MultiGzDecoder::new(source)),
+            Format::Gzip => {
+                let mut gz = GzMembers::new(io::BufReader::with_capacity(GZIP_INPUT_LEN, source));
+                let result = self.pump(&mut gz);
+                self.warn(gz.warnings());
+                result
+            }
             Format::Zstd => match zstd::stream::read::Decoder::new(source) {
                 Ok(mut d) => {
                     // Accept windows up to 2 GiB (`zstd --long=31`); vzdump's default frames use 2 MiB.
@@ -289,10 +297,7 @@ impl Worker {
             Format::Lzop => {
                 let mut lzop = LzopReader::new(source);
                 let result = self.pump(&mut lzop);
-                self.warnings
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .extend_from_slice(lzop.warnings());
+                self.warn(lzop.warnings());
                 result
             }
             Format::Bzip2 => self.pump(bzip2::read::MultiBzDecoder::new(source)),
@@ -305,6 +310,14 @@ impl Worker {
         };
         // If the reader is gone there is nobody to tell.
         let _ = self.tx.send(msg);
+    }
+
+    /// Passes a decoder's warnings on to the [`Input`].
+    fn warn(&self, warnings: &[String]) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(warnings);
     }
 
     /// Copies decoded bytes into chunks and sends them until the decoder ends or fails.

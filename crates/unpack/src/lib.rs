@@ -61,6 +61,7 @@
 
 mod compress;
 mod error;
+mod gzip;
 mod input;
 mod lzo1x;
 mod lzop;

@@ -47,6 +47,29 @@ fn gzip_concatenated_members() {
 }
 
 #[test]
+fn gzip_trailing_garbage_is_a_warning() {
+    let (a, b) = (data(LEN / 3, 18), data(LEN / 5, 19));
+    let mut file = run("gzip", &["-c"], &a);
+    file.extend(run("gzip", &["-c"], &b));
+    let end = file.len();
+    file.extend_from_slice(&b"not gzip ".repeat(100)[..700]);
+    // The real gzip keeps the output and warns too (it stays silent about zero padding, as the lzop
+    // case says; we warn about that too).
+    let real = crate::tools::run_raw("gzip", &["-dc"], &file);
+    assert!(String::from_utf8_lossy(&real.stderr).contains("trailing garbage"));
+    assert_same(&real.stdout, &[a.clone(), b.clone()].concat());
+    let d = decode(file);
+    assert!(d.error.is_none(), "{:?}", d.error);
+    assert_same(&d.data, &[a, b].concat());
+    assert_eq!(
+        d.warnings,
+        [format!(
+            "ignoring 700 bytes of trailing data after the gzip stream at byte {end}"
+        )]
+    );
+}
+
+#[test]
 fn lzop_default_from_pipe() {
     let input = data(LEN, 8);
     let file = run("lzop", &["-c"], &input);
