@@ -6,6 +6,9 @@ use std::io::{self, BufRead, Read};
 
 use flate2::bufread::GzDecoder;
 
+use crate::Format;
+use crate::sniff::trailing_data;
+
 /// The two bytes every gzip member starts with.
 const MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -49,19 +52,8 @@ impl<R: BufRead> GzMembers<R> {
         {
             return Ok(State::Member(Box::new(GzDecoder::new(inner))));
         }
-        let mut rest = 0u64;
-        loop {
-            let n = inner.fill_buf()?.len();
-            if n == 0 {
-                break;
-            }
-            inner.consume(n);
-            rest += n as u64;
-        }
-        let s = if rest == 1 { "" } else { "s" };
-        self.warnings.push(format!(
-            "ignoring {rest} byte{s} of trailing data after the gzip stream at byte {at}"
-        ));
+        let rest = io::copy(&mut inner, &mut io::sink())?;
+        self.warnings.push(trailing_data(Format::Gzip, rest, at));
         Ok(State::Done)
     }
 }

@@ -10,7 +10,7 @@ use std::io::{self, Read, Write};
 use crate::Format;
 use crate::error::Error;
 use crate::lzo1x::Lzo1x;
-use crate::sniff::LZOP_MAGIC;
+use crate::sniff::{LZOP_MAGIC, trailing_data};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Format constants (lzop.md §3-§7). Do not change: they are what lzop 1.04 writes and reads.
@@ -359,19 +359,10 @@ impl<R: Read> LzopReader<R> {
             self.member_at = at;
             self.state = State::HeaderAfterMagic;
         } else {
-            let mut rest = n as u64;
-            let mut sink = [0u8; 8192];
-            loop {
-                let k = self.fill(&mut sink)?;
-                if k == 0 {
-                    break;
-                }
-                rest += k as u64;
-            }
-            let s = if rest == 1 { "" } else { "s" };
-            self.warnings.push(format!(
-                "ignoring {rest} byte{s} of trailing data after the lzop stream at byte {at}"
-            ));
+            let rest = io::copy(&mut self.inner, &mut io::sink())?;
+            self.pos += rest;
+            self.warnings
+                .push(trailing_data(Format::Lzop, n as u64 + rest, at));
             self.state = State::Done;
         }
         Ok(())

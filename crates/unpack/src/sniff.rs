@@ -55,6 +55,13 @@ impl fmt::Display for Format {
     }
 }
 
+/// The warning about `bytes` bytes that follow the last member of a `format` stream at byte `at`
+/// (kept as a warning, as `gzip -d` and `lzop -d` do: the data before them is good).
+pub(crate) fn trailing_data(format: Format, bytes: u64, at: u64) -> String {
+    let s = if bytes == 1 { "" } else { "s" };
+    format!("ignoring {bytes} byte{s} of trailing data after the {format} stream at byte {at}")
+}
+
 /// Recognises the format from the first bytes of the input, by magic number only.
 ///
 /// Pass at least [`SNIFF_LEN`] bytes when the input has them; a shorter prefix can only match shorter magics.

@@ -36,6 +36,19 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Writing a disk failed.
+    #[error("cannot write {len} bytes at byte {at} of {}: {source}", path.display())]
+    WriteAt {
+        /// The file or device being written.
+        path: PathBuf,
+        /// Offset of the write in the disk.
+        at: u64,
+        /// Its length.
+        len: u64,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// A magic number is wrong.
     #[error(
         "bad {what} magic at offset {at}: expected {}, found {}",
@@ -356,6 +369,10 @@ impl Error {
                 "choose a directory that does not exist yet, or force reuse"
             }
             Error::TargetTooSmall { .. } => "choose a target at least as large as the disk",
+            Error::WriteAt { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
+                "the target is full: restore where there is room for the disks' stored bytes \
+                 (`stored_bytes` in `pverescue verify --json`; zero blocks take no space)"
+            }
             Error::UnknownDrive { .. } => {
                 "drives are named as in the archive (drive-scsi0) or in short form (scsi0)"
             }

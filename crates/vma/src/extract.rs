@@ -803,39 +803,51 @@ impl Sink {
             match write_all_vectored_at(&self.file, head, at) {
                 Ok(()) => {}
                 Err(e) if e.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
-                    self.direct = false;
-                    set_direct(&self.file, false).map_err(self.write_err())?;
+                    self.set_direct(false)?;
                     return self.write_buffered(at, slices);
                 }
-                Err(e) => return Err(self.write_err()(e)),
+                Err(source) => return Err(self.write_err(at, head, source)),
             }
         }
         if tail.is_empty() {
             return Ok(());
         }
-        let at = at + head.iter().map(|s| s.len() as u64).sum::<u64>();
+        let at = at + total_len(head);
         if !self.direct {
             return self.write_buffered(at, tail);
         }
-        set_direct(&self.file, false).map_err(self.write_err())?;
+        self.set_direct(false)?;
         let written = self.write_buffered(at, tail);
-        set_direct(&self.file, true).map_err(self.write_err())?;
+        self.set_direct(true)?;
         written
     }
 
     /// Writes `slices` from disk offset `at` through the page cache, with early writeback.
     fn write_buffered(&mut self, at: u64, slices: &[IoSlice<'_>]) -> Result<()> {
-        write_all_vectored_at(&self.file, slices, at).map_err(self.write_err())?;
-        let len = slices.iter().map(|s| s.len() as u64).sum();
+        write_all_vectored_at(&self.file, slices, at)
+            .map_err(|source| self.write_err(at, slices, source))?;
         self.flusher
             .get_or_insert_with(|| Flusher::new(&self.file))
-            .wrote(len);
+            .wrote(total_len(slices));
         Ok(())
     }
 
-    /// Turns a failed write into an error naming the file.
-    fn write_err<E: Into<std::io::Error>>(&self) -> impl Fn(E) -> Error + '_ {
-        |e| file_err("write", &self.writing)(e.into())
+    /// A failed write of `slices` at disk offset `at`.
+    fn write_err(&self, at: u64, slices: &[IoSlice<'_>], source: std::io::Error) -> Error {
+        Error::WriteAt {
+            path: self.writing.clone(),
+            at,
+            len: total_len(slices),
+            source,
+        }
+    }
+
+    /// Sets or clears `O_DIRECT` on the file.
+    fn set_direct(&mut self, on: bool) -> Result<()> {
+        set_direct(&self.file, on)
+            .map_err(|e| file_err("change the I/O mode of", &self.writing)(e.into()))?;
+        self.direct = on;
+        Ok(())
     }
 
     /// Ends the writing: stops the writeback helper and leaves the file in its normal (page-cache)
@@ -845,8 +857,7 @@ impl Sink {
             f.stop();
         }
         if self.direct {
-            self.direct = false;
-            set_direct(&self.file, false).map_err(self.write_err())?;
+            self.set_direct(false)?;
         }
         Ok(())
     }
@@ -892,6 +903,11 @@ impl Sink {
     }
 }
 
+/// Total length of `slices`.
+fn total_len(slices: &[IoSlice<'_>]) -> u64 {
+    slices.iter().map(|s| s.len() as u64).sum()
+}
+
 /// Sets or clears `O_DIRECT` on an open file.
 fn set_direct(file: &File, on: bool) -> rustix::io::Result<()> {
     let flags = rustix::fs::fcntl_getfl(file)?;
@@ -910,7 +926,7 @@ fn set_direct(file: &File, on: bool) -> rustix::io::Result<()> {
 /// the kernel allows.
 fn write_all_vectored_at(file: &File, slices: &[IoSlice<'_>], mut at: u64) -> std::io::Result<()> {
     for batch in slices.chunks(IOV_MAX) {
-        let total: usize = batch.iter().map(|s| s.len()).sum();
+        let total = total_len(batch);
         let n = loop {
             match rustix::io::pwritev(file, batch, at) {
                 Ok(n) => break n,
@@ -918,7 +934,7 @@ fn write_all_vectored_at(file: &File, slices: &[IoSlice<'_>], mut at: u64) -> st
                 Err(e) => return Err(e.into()),
             }
         };
-        if n < total {
+        if (n as u64) < total {
             // A short write (rare): finish this batch buffer by buffer.
             let mut done = n;
             let mut pos = at;
@@ -931,7 +947,7 @@ fn write_all_vectored_at(file: &File, slices: &[IoSlice<'_>], mut at: u64) -> st
                 pos += s.len() as u64;
             }
         }
-        at += total as u64;
+        at += total;
     }
     Ok(())
 }

@@ -99,24 +99,7 @@ fn swap_luks_squashfs_iso() {
         run("mkswap", &["-L", "swappy", p]).clear()
     });
     check("luks.img", 20, FsKind::Luks, |p| {
-        let key = format!("{p}.key");
-        std::fs::write(&key, "secret").expect("key");
-        let args = [
-            "luksFormat",
-            "-q",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--label",
-            "vault",
-            "--key-file",
-            &key,
-            p,
-        ];
-        run("cryptsetup", &args);
+        testimg::luks_format(p, &["--label", "vault"]);
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let src = dir.path().join("src");

@@ -79,3 +79,55 @@ fn not_an_archive() {
     assert_eq!(r.code, 2);
     insta::assert_snapshot!(r.stderr);
 }
+
+/// A target that fills up: the error names the file, the offset and the length of the failed
+/// write and says what to do, and the partial restore is removed. The target is a 64 KiB tmpfs,
+/// smaller than the fixture's 119 KiB of stored blocks (`pverescue verify --json`).
+#[test]
+fn full_target_is_named_with_the_offset() {
+    if !testimg::privileged("full_target_is_named_with_the_offset") {
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let tmp = tempdir();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).expect("mkdir");
+    testimg::run(
+        "mount",
+        &[
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=64k",
+            "tmpfs",
+            mnt.to_str().expect("utf-8"),
+        ],
+    );
+    let _unmount = Unmount(&mnt);
+    let target = mnt.join("out");
+    let r = run(&[
+        "extract",
+        "-q",
+        "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma.zst",
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot write ")
+            && r.stderr.contains(" bytes at byte ")
+            && r.stderr.contains("No space left on device"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("hint: the target is full"),
+        "{}",
+        r.stderr
+    );
+    assert!(!target.exists(), "the partial restore must be removed");
+}

@@ -243,24 +243,9 @@ fn encrypted_and_not_in_kernel_and_not_root() {
     std::fs::create_dir(&mp).expect("mkdir");
     // LUKS2 made by cryptsetup (no device-mapper needed to format a file).
     let luks = testimg::sparse(dir, "luks.img", 32 * testimg::MIB);
-    testimg::run_stdin(
-        "cryptsetup",
-        &[
-            "luksFormat",
-            "-q",
-            "--type",
-            "luks2",
-            "--pbkdf",
-            "pbkdf2",
-            "--pbkdf-force-iterations",
-            "1000",
-            "--uuid",
-            "2a0a4b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b",
-            "--key-file",
-            "-",
-            s(&luks),
-        ],
-        "secret",
+    testimg::luks_format(
+        s(&luks),
+        &["--uuid", "2a0a4b3c-1d2e-4f60-8a9b-0c1d2e3f4a5b"],
     );
     let r = run_in(dir, &["mount", s(&luks), s(&mp)]);
     assert_eq!(r.code, 2);
