@@ -57,7 +57,7 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
 
 fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(v) = e.downcast_ref::<vma::Error>() {
-        return v.hint().map(str::to_owned);
+        return v.hint();
     }
     if let Some(u) = e.downcast_ref::<unpack::Error>() {
         return u.hint().map(str::to_owned);
@@ -73,6 +73,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     }
     if let Some(n) = e.downcast_ref::<crate::targets::NeedsYes>() {
         return Some(n.hint().to_owned());
+    }
+    if let Some(s) = e.downcast_ref::<sink::Error>() {
+        return s.hint();
     }
     if let Some(b) = e.downcast_ref::<blockdev::Error>() {
         return b.hint().map(str::to_owned);

@@ -180,14 +180,6 @@ pub struct Summary {
     pub bytes_read: u64,
 }
 
-/// Receives progress reports from long operations. Every method has a no-op default.
-pub trait Progress {
-    /// `done` of `total` clusters have been processed; called about once per extent.
-    fn clusters(&mut self, _done: u64, _total: u64) {}
-}
-
-impl Progress for () {}
-
 /// A used blockinfo entry of the current extent, with the position of its data in the buffer.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -437,16 +429,15 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads the whole archive, reporting progress about once per extent, then [`Reader::finish`]es it.
-    pub fn verify(mut self, progress: &mut dyn Progress) -> Result<Summary> {
-        let total = self.header.total_clusters();
+    pub fn verify(mut self, progress: &mut dyn sink::Progress) -> Result<Summary> {
         let mut last_extents = 0;
         while self.next_cluster()?.is_some() {
             if self.summary.extents != last_extents {
                 last_extents = self.summary.extents;
-                progress.clusters(self.summary.clusters, total);
+                progress.read(self.pos);
             }
         }
-        progress.clusters(self.summary.clusters, total);
+        progress.read(self.pos);
         self.finish()
     }
 

@@ -7,7 +7,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use vma::Progress;
 
 use crate::Outcome;
 use crate::cli::{CreateArgs, Global};
@@ -150,19 +149,19 @@ fn disk_spec(index: usize, spec: &str) -> Result<DiskSpec> {
 
 fn write_archive(
     g: &Global,
-    file: File,
+    file: &mut File,
     tmp: &Path,
     archive: &vma::NewArchive,
     disks: &[DiskSpec],
     compression: unpack::Compression,
 ) -> Result<()> {
+    let file = file
+        .try_clone()
+        .with_context(|| format!("{}: cannot reopen", tmp.display()))?;
     let sink = unpack::compressor(file, compression)?;
     let mut writer = vma::Writer::new(sink, archive)?;
-    let total: u64 = disks
-        .iter()
-        .map(|d| d.size.div_ceil(vma::CLUSTER_SIZE))
-        .sum();
-    let mut bar = Bar::new(g, "create");
+    let total: u64 = disks.iter().map(|d| d.size).sum();
+    let mut bar = Bar::new(g, "create").total(total);
     let mut done = 0u64;
     let mut buf = vec![0u8; vma::CLUSTER_SIZE as usize];
     for (i, disk) in disks.iter().enumerate() {
@@ -181,9 +180,9 @@ fn write_archive(
             let number =
                 u32::try_from(cluster).context("disk too large for VMA (256 TiB at most)")?;
             writer.write_cluster(dev_id, number, chunk)?;
-            done += 1;
-            if done.is_multiple_of(64) {
-                bar.clusters(done, total);
+            done += len as u64;
+            if cluster.is_multiple_of(64) {
+                bar.position(done);
             }
         }
     }
