@@ -98,7 +98,9 @@ mod tests {
             (Stage::Files, "files2"),
         ] {
             let order = Arc::clone(&order);
-            on_signal(stage, move || order.lock().unwrap_or_else(|p| p.into_inner()).push(tag));
+            on_signal(stage, move || {
+                order.lock().unwrap_or_else(|p| p.into_inner()).push(tag)
+            });
         }
         let count = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&count);

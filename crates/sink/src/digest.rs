@@ -33,7 +33,7 @@ use sha2::{Digest as _, Sha256};
 
 /// Bytes per leaf of the digest.
 pub const LEAF_SIZE: u64 = 64 * 1024;
-const ZERO_LEAF: [u8; LEAF_SIZE as usize] = [0; LEAF_SIZE as usize];
+static ZERO_LEAF: [u8; LEAF_SIZE as usize] = [0; LEAF_SIZE as usize];
 
 const DOMAIN: &[u8] = b"pverescue disk digest v1";
 

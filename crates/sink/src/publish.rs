@@ -173,11 +173,7 @@ impl OutDir {
             rustix::fs::openat(
                 &*self.fd,
                 &tmp,
-                OFlags::WRONLY
-                    | OFlags::CREATE
-                    | OFlags::EXCL
-                    | OFlags::NOFOLLOW
-                    | OFlags::CLOEXEC,
+                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o644),
             )
         };
@@ -248,13 +244,11 @@ impl NewFile {
             }
             rustix::fs::renameat(fd, &self.tmp, fd, &self.name)
         } else {
-            match rustix::fs::renameat_with(fd, &self.tmp, fd, &self.name, RenameFlags::NOREPLACE)
-            {
+            match rustix::fs::renameat_with(fd, &self.tmp, fd, &self.name, RenameFlags::NOREPLACE) {
                 // File systems without RENAME_NOREPLACE: a hard link never replaces either.
                 Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-                    rustix::fs::linkat(fd, &self.tmp, fd, &self.name, AtFlags::empty()).and_then(
-                        |()| rustix::fs::unlinkat(fd, &self.tmp, AtFlags::empty()),
-                    )
+                    rustix::fs::linkat(fd, &self.tmp, fd, &self.name, AtFlags::empty())
+                        .and_then(|()| rustix::fs::unlinkat(fd, &self.tmp, AtFlags::empty()))
                 }
                 r => r,
             }
@@ -472,7 +466,13 @@ mod tests {
         );
         assert!(is_temp_name(&t));
         assert_eq!(temp_owner(OsStr::new(".a.partial-12")), Some(12));
-        for not in ["a.partial-12", ".a.partial-", ".a.partial-1x", ".a", "partial-1"] {
+        for not in [
+            "a.partial-12",
+            ".a.partial-",
+            ".a.partial-1x",
+            ".a",
+            "partial-1",
+        ] {
             assert!(!is_temp_name(OsStr::new(not)), "{not}");
         }
     }
@@ -505,7 +505,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let out = OutDir::open(d.path()).unwrap();
         let created = Created::new();
-        let mut f = out.create_temp(OsStr::new("disk.raw"), false, &created).unwrap();
+        let mut f = out
+            .create_temp(OsStr::new("disk.raw"), false, &created)
+            .unwrap();
         std::io::Write::write_all(&mut f.file, b"restored").unwrap();
         std::fs::write(d.path().join("disk.raw"), b"theirs").unwrap();
         let e = f.publish(false, &created).unwrap_err();

@@ -160,11 +160,9 @@ impl DiskWriter {
         dir.check_absent(name, opts.replace)?;
         let new = dir.create_temp(name, opts.replace, created)?;
         let writing = new.tmp_path();
-        let file = new
-            .file
-            .try_clone()
-            .map_err(file_err("open", &writing))?;
-        file.set_len(disk.size).map_err(file_err("resize", &writing))?;
+        let file = new.file.try_clone().map_err(file_err("open", &writing))?;
+        file.set_len(disk.size)
+            .map_err(file_err("resize", &writing))?;
         Ok(DiskWriter::new(
             disk,
             file,

@@ -6,7 +6,6 @@
 
 use std::fmt;
 
-
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 
@@ -287,7 +286,7 @@ pub enum Error {
     },
     /// Writing an output failed (the `sink` crate's error, which names the path).
     #[error("{0}")]
-    Sink(#[source] sink::Error),
+    Sink(#[source] Box<sink::Error>),
     /// A requested drive is not in the archive.
     #[error("no drive named {name:?} in the archive (available: {})", available.join(", "))]
     UnknownDrive {
@@ -300,7 +299,7 @@ pub enum Error {
 
 impl From<sink::Error> for Error {
     fn from(e: sink::Error) -> Self {
-        Error::Sink(e)
+        Error::Sink(Box::new(e))
     }
 }
 

@@ -446,4 +446,3 @@ fn gather<'a>(gathers: &mut Vec<Gather<'a>>, slot: usize, off: u64, run: &'a [u8
         slices: vec![IoSlice::new(run)],
     });
 }
-

@@ -75,10 +75,8 @@ pub mod format;
 mod read;
 mod write;
 
-pub use sink::{DiskDigest, Progress};
 pub use error::{Error, Result};
 pub use format::{BLOCK_SIZE, CLUSTER_SIZE};
-pub use read::{
-    Cluster, Config, DATA_ALIGN, Device, Extent, Header, Reader, Runs, Summary,
-};
+pub use read::{Cluster, Config, DATA_ALIGN, Device, Extent, Header, Reader, Runs, Summary};
+pub use sink::{DiskDigest, Progress};
 pub use write::{NewArchive, Writer, encode_header};

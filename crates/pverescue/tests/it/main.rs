@@ -23,6 +23,8 @@
 //! - `mounting`: `mount`/`umount` on the real kernel (root): every supported filesystem, the
 //!   image unchanged, nothing leaked after a kill, the errors users meet (LUKS, NTFS, not root,
 //!   no /dev/loop-control).
+//! - `hardening`: issue 10/12 regressions: planted links, names taken meanwhile, signals, name
+//!   collisions, `--verify` against a target damaged between write and re-read.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -33,6 +35,7 @@ mod diff;
 mod drill;
 mod fixtures;
 mod generated;
+mod hardening;
 mod mounting;
 mod partitions;
 mod patch;

@@ -213,7 +213,12 @@ fn progress_is_reported_per_extent() {
     // 130 clusters: extents of 58, 58 and 14, then the final report; in archive bytes, ending
     // at the archive's length.
     assert_eq!(p.0.len(), 4, "{:?}", p.0);
-    assert!(p.0.windows(2).all(|w| w[0] < w[1] || w[1] == b.len() as u64), "{:?}", p.0);
+    assert!(
+        p.0.windows(2)
+            .all(|w| w[0] < w[1] || w[1] == b.len() as u64),
+        "{:?}",
+        p.0
+    );
     assert_eq!(p.0.last(), Some(&(b.len() as u64)));
 }
 
