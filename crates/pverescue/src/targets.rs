@@ -68,11 +68,7 @@ pub fn prepare(
     let mut checked = Vec::new();
     let mut needs_yes = Vec::new();
     for m in maps {
-        let Some(disk) = header
-            .devices
-            .iter()
-            .find(|d| d.name == m.drive || d.name.strip_prefix("drive-") == Some(m.drive.as_str()))
-        else {
+        let Some(disk) = header.drive(&m.drive) else {
             // The extractor names the drives the archive has.
             checked.push((m.drive.clone(), None));
             continue;

@@ -208,11 +208,6 @@ enum Planned {
     Target(Target),
 }
 
-/// Matches a device against a requested name (full or short form).
-fn matches(d: &Device, want: &str) -> bool {
-    d.name == want || d.name.strip_prefix("drive-") == Some(want)
-}
-
 fn plan(
     devices: &[Device],
     opts: &ExtractOptions,
@@ -223,7 +218,7 @@ fn plan(
     let mut mapped: Vec<(u8, Target)> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     for (want, target) in targets {
-        let Some(d) = devices.iter().find(|d| matches(d, &want)) else {
+        let Some(d) = devices.iter().find(|d| d.answers_to(&want)) else {
             return Err(Error::UnknownDrive {
                 name: want,
                 available: devices.iter().map(|d| d.name.clone()).collect(),
@@ -403,7 +398,7 @@ fn select_devices(devices: &[Device], drives: Option<&[String]>) -> Result<Vec<D
     };
     let mut chosen = Vec::new();
     for want in drives {
-        match devices.iter().find(|d| matches(d, want)) {
+        match devices.iter().find(|d| d.answers_to(want)) {
             Some(d) => chosen.push(d.clone()),
             None => {
                 return Err(Error::UnknownDrive {

@@ -34,6 +34,12 @@ impl Header {
         self.configs.iter().find(|c| c.name == name)
     }
 
+    /// The device a user means by `name`: its full name (`drive-scsi0`) or the short form
+    /// (`scsi0`).
+    pub fn drive(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.answers_to(name))
+    }
+
     /// Total number of clusters over all devices (the denominator of progress).
     pub fn total_clusters(&self) -> u64 {
         self.devices
@@ -64,6 +70,11 @@ pub struct Device {
 }
 
 impl Device {
+    /// True when `name` is this device's full name (`drive-scsi0`) or its short form (`scsi0`).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.name.strip_prefix("drive-") == Some(name)
+    }
+
     /// Whether this device holds saved VM RAM rather than a disk.
     pub fn is_vmstate(&self) -> bool {
         self.name == format::VMSTATE_NAME
