@@ -24,8 +24,8 @@
 //!
 //! # Why a private ioctl module
 //!
-//! The four ioctls are part of the kernel's stable ABI (`linux/fs.h`) and need no bindings
-//! generator. The private `sys` module declares them with `libc`; it is the only place in the
+//! The five ioctls (`BLKGETSIZE64`, `BLKSSZGET`, `BLKROGET`, `BLKZEROOUT`, `BLKFLSBUF`) are
+//! part of the kernel's stable ABI (`linux/fs.h`) and need no bindings generator. The private `sys` module declares them with `libc`; it is the only place in the
 //! crate with `unsafe`, and every block says why it is sound.
 //!
 //! # Non-goals

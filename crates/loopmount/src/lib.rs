@@ -33,7 +33,8 @@
 //! build machine and complicates static and musl builds. The loop interface is five ioctls and
 //! two small `repr(C)` structures that are part of the kernel's stable ABI, so the private `sys`
 //! module declares them directly with `libc` (with compile-time size checks). It is the only
-//! place in pverescue with `unsafe`, and every block states why it is sound.
+//! place in this crate with `unsafe` (`blockdev` has a private ioctl module of its own), and
+//! every block states why it is sound.
 //!
 //! # Non-goals
 //!

@@ -1,6 +1,6 @@
 //! Version strings: the package version, the git commit and the formats this build reads.
 
-/// `pverescue --version`.
+/// `pverescue -V`: one line.
 pub const SHORT: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (",
@@ -8,7 +8,7 @@ pub const SHORT: &str = concat!(
     ")"
 );
 
-/// `pverescue --version --verbose` style text shown by `--help`'s long version.
+/// `pverescue --version`: the version, the commit, the formats and how the binary was linked.
 pub const LONG: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "\ncommit: ",
