@@ -2,7 +2,7 @@
 //!
 //! The community "differential backup" patches made vzdump write a new backup as a VCDIFF delta
 //! against the last full, named `<full name>--differential-<time>.vcdiff[.<ext>]`
-//! (`shared/specs/differential.md`, sections 2 and 3). This crate holds that knowledge and the
+//! (`docs/formats/differential.md`, sections 2 and 3). This crate holds that knowledge and the
 //! plumbing that joins `unpack`, `vcdiff` and `vma`, so that the command-line tool only
 //! orchestrates:
 //!

@@ -17,7 +17,7 @@
 //! - [`Error`] is the one error type. Decoding errors reach `read` as an [`std::io::Error`] carrying an
 //!   [`Error`]; [`Error::from_io`] recovers it. Every malformed-input error names the format and the compressed
 //!   byte offset; checksum errors name the checksum with expected and found values; [`Error::hint`] adds advice.
-//! - [`LzopReader`] and [`LzopWriter`] are the lzop container (lzop.md), usable on their own. LZO1X decoding
+//! - [`LzopReader`] and [`LzopWriter`] are the lzop container (`docs/formats/lzop.md`), usable on their own. LZO1X decoding
 //!   comes from the `lzo` crate; encoding is a small greedy LZO1X-1-style compressor of our own (`lzo1x.rs`),
 //!   because `lzokay-native`, the registry's encoder, ran at about 10 MB/s. The writer decodes every block again
 //!   before writing it and stores it raw if that fails, so an encoder bug could cost space but not data. gzip,

@@ -1,4 +1,4 @@
-//! The lzop file container: a streaming reader and a writer (lzop.md).
+//! The lzop file container: a streaming reader and a writer (`docs/formats/lzop.md`).
 //!
 //! The container is a magic, a variable header with its own checksum, then blocks of LZO1X data (or stored raw
 //! bytes) each with optional Adler-32/CRC-32 words, ended by a zero length. All integers are big-endian. The
@@ -13,7 +13,7 @@ use crate::lzo1x::Lzo1x;
 use crate::sniff::{LZOP_MAGIC, trailing_data};
 
 // ---------------------------------------------------------------------------------------------------------------
-// Format constants (lzop.md §3-§7). Do not change: they are what lzop 1.04 writes and reads.
+// Format constants (docs/formats/lzop.md §3-§7). Do not change: they are what lzop 1.04 writes and reads.
 
 /// Oldest header version we accept (lzop.md §3: reject < 0x0900).
 const MIN_VERSION: u16 = 0x0900;

@@ -8,7 +8,7 @@ use std::fmt;
 pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1F, 0x8B];
 /// The zstd frame magic 0xFD2FB528 in little-endian order (RFC 8878 §3.1.1).
 pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-/// The lzop file magic `\x89LZO\0\r\n\x1a\n` (lzop.md §2).
+/// The lzop file magic `\x89LZO\0\r\n\x1a\n` (docs/formats/lzop.md §2).
 pub(crate) const LZOP_MAGIC: [u8; 9] = [0x89, 0x4C, 0x5A, 0x4F, 0x00, 0x0D, 0x0A, 0x1A, 0x0A];
 /// The bzip2 stream magic "BZh" (the block size digit follows).
 pub(crate) const BZIP2_MAGIC: [u8; 3] = [0x42, 0x5A, 0x68];

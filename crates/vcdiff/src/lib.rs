@@ -58,7 +58,7 @@
 //!
 //! # Specification
 //!
-//! `shared/specs/differential.md` (sections 6, 7 and 9) describes the exact subset, with the
+//! `docs/formats/differential.md` (sections 6, 7 and 9) describes the exact subset, with the
 //! facts tested against the real tools; RFC 3284 is the base format.
 //!
 //! # Example

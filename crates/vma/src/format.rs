@@ -1,6 +1,6 @@
 //! The VMA format in code: sizes, limits, magic numbers and field offsets.
 //!
-//! Every number here comes from the format reference (`shared/specs/vma.md`, which in turn follows the
+//! Every number here comes from the format reference (`docs/formats/vma.md`, which in turn follows the
 //! reference C code in proxmox/pve-qemu). Do not change them: archives written by Proxmox VE depend on them.
 //! All integers are big-endian except the u16 blob length prefixes, which are little-endian.
 //!

@@ -5,7 +5,7 @@
 //! of which only the non-zero 4 KiB *blocks* are stored. Clusters may come in any order and interleave
 //! between disks, but every cluster of every disk appears exactly once, which makes an archive
 //! self-checking for completeness. Only the header and the extent headers carry checksums (MD5); the
-//! disk data itself is unprotected. The format is described in `shared/specs/vma.md`, which follows the
+//! disk data itself is unprotected. The format is described in `docs/formats/vma.md`, which follows the
 //! reference C implementation in proxmox/pve-qemu.
 //!
 //! # Main types
