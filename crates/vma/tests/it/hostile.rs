@@ -40,7 +40,7 @@ with open(out, "wb") as f:
         e[0:4] = b"VMAE"
         e[8:24] = uuid
         for j, c in enumerate(clusters[i:i + 59]):
-            struct.pack_into(">Q", e, 40 + 8 * j, (1 << 32) | c)
+            struct.pack_into(">Q", e, 40 + 8 * j, (1 << 32) | (c & 0xFFFFFFFF))
         e[24:40] = hashlib.md5(e).digest()
         f.write(e)
 "#;
@@ -153,5 +153,19 @@ fn issue10_item1_device_larger_than_clusters_can_address() {
     assert_eq!(
         err.to_string(),
         "device size at offset 4136 is too large: 281474976711168 exceeds the limit of 281474976710656"
+    );
+}
+
+#[test]
+fn issue10_item13_a_2_63_byte_disk_names_the_size_field() {
+    // The restore used to fail at the output file with "out of range integral type conversion
+    // attempted" (set_len takes an i64).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.vma");
+    write_scatter(&path, 1 << 63, 1 << 62);
+    let err = Reader::new(std::fs::File::open(&path).unwrap()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "device size at offset 4136 is too large: 9223372036854775808 exceeds the limit of 281474976710656"
     );
 }
