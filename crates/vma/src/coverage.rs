@@ -20,6 +20,9 @@ pub(crate) struct Coverage {
     total: u64,
     /// Page index → bits; the last page of a device is only as long as the device needs.
     pages: BTreeMap<u64, Box<[u64]>>,
+    /// The page of the latest insertion, kept out of `pages` so that clusters in order (the common
+    /// case) reach it without a lookup.
+    current: Option<(u64, Box<[u64]>)>,
     /// Number of clusters present.
     count: u64,
 }
@@ -39,13 +42,20 @@ impl Coverage {
             return false;
         }
         let (page, bit) = (x / PAGE_CLUSTERS, x % PAGE_CLUSTERS);
-        let total = self.total;
-        let bits = self.pages.entry(page).or_insert_with(|| {
-            let words = (total - page * PAGE_CLUSTERS)
-                .min(PAGE_CLUSTERS)
-                .div_ceil(64);
-            vec![0; words.min(PAGE_WORDS) as usize].into_boxed_slice()
-        });
+        if self.current.as_ref().is_none_or(|(p, _)| *p != page) {
+            let bits = self.pages.remove(&page).unwrap_or_else(|| {
+                let words = (self.total - page * PAGE_CLUSTERS)
+                    .min(PAGE_CLUSTERS)
+                    .div_ceil(64);
+                vec![0; words.min(PAGE_WORDS) as usize].into_boxed_slice()
+            });
+            if let Some((p, old)) = self.current.replace((page, bits)) {
+                self.pages.insert(p, old);
+            }
+        }
+        let Some((_, bits)) = self.current.as_mut() else {
+            return false;
+        };
         let Some(word) = bits.get_mut((bit / 64) as usize) else {
             return false;
         };
@@ -65,7 +75,11 @@ impl Coverage {
         }
         let mut page = 0;
         while page * PAGE_CLUSTERS < self.total {
-            let Some(bits) = self.pages.get(&page) else {
+            let bits = match &self.current {
+                Some((p, bits)) if *p == page => Some(bits),
+                _ => self.pages.get(&page),
+            };
+            let Some(bits) = bits else {
                 return Some(page * PAGE_CLUSTERS);
             };
             for (i, word) in bits.iter().enumerate() {
@@ -81,7 +95,12 @@ impl Coverage {
 
     /// Bytes of bitmap allocated so far.
     pub(crate) fn bitmap_bytes(&self) -> u64 {
-        let words: usize = self.pages.values().map(|b| b.len()).sum();
+        let words: usize = (self
+            .pages
+            .values()
+            .chain(self.current.iter().map(|(_, b)| b)))
+        .map(|b| b.len())
+        .sum();
         words as u64 * 8
     }
 }
