@@ -306,6 +306,17 @@ fn device_facts(
         .iter()
         .find(|l| l.name == name)
         .map(|l| (l.backing.clone(), l.file));
+    // For a partition: its disk and its byte range on that disk, for loop devices over the disk.
+    let in_disk = (disk_dir != dir)
+        .then(|| {
+            let sectors = |f: &str| -> Option<u64> {
+                fs::read_to_string(dir.join(f)).ok()?.trim().parse().ok()
+            };
+            let start = sectors("start")?.checked_mul(512)?;
+            let end = start.checked_add(sectors("size")?.checked_mul(512)?)?;
+            Some((file_name(&disk_dir)?, read_dev(&disk_dir)?, start, end))
+        })
+        .flatten();
     for l in &loops {
         if let Some((n, _, _)) = all.iter().find(|(_, d, _)| l.block == Some(*d)) {
             uses.push(Use::LoopBacking {
@@ -319,6 +330,16 @@ fn device_facts(
         {
             uses.push(Use::LoopBacking {
                 device: Some(format!("its backing file {backing}")),
+                loop_device: l.name.clone(),
+                offset: l.offset,
+            });
+        } else if let Some((disk, disk_dev, start, end)) = &in_disk
+            && l.block == Some(*disk_dev)
+            && l.offset < *end
+            && (l.sizelimit == 0 || l.offset.saturating_add(l.sizelimit) > *start)
+        {
+            uses.push(Use::LoopBacking {
+                device: Some(format!("its disk {disk}")),
                 loop_device: l.name.clone(),
                 offset: l.offset,
             });
@@ -393,6 +414,8 @@ struct LoopDevice {
     backing: String,
     /// Offset into the backing, in bytes.
     offset: u64,
+    /// Bytes of the backing it maps; 0: up to the end.
+    sizelimit: u64,
     /// Device number of a block-device backing.
     block: Option<(u32, u32)>,
     /// Device and inode of a regular-file backing.
@@ -412,10 +435,13 @@ fn loop_devices(host: &Host) -> Vec<LoopDevice> {
             let dir = host.sys.join("block").join(&name).join("loop");
             let backing = fs::read_to_string(dir.join("backing_file")).ok()?;
             let backing = backing.trim_end_matches('\n').to_owned();
-            let offset = fs::read_to_string(dir.join("offset"))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0);
+            let number = |f: &str| -> u64 {
+                fs::read_to_string(dir.join(f))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            let (offset, sizelimit) = (number("offset"), number("sizelimit"));
             let meta = fs::metadata(&backing).ok();
             let block = meta
                 .as_ref()
@@ -429,6 +455,7 @@ fn loop_devices(host: &Host) -> Vec<LoopDevice> {
                 name,
                 backing,
                 offset,
+                sizelimit,
                 block,
                 file,
             })
@@ -613,38 +640,58 @@ mod tests {
         );
     }
 
+    /// A fake sysfs under `root` with disk `vdz` (250:0) and its partition `vdz1` (250:1) at bytes
+    /// 1 MiB to 3 MiB, plus a real device node at `root/NAME` for `NAME` (`vdz` or `vdz1`), which
+    /// loop devices can name as their backing; `None` (test skipped) when mknod is not allowed.
+    fn fake_disk_with_node(root: &Path, name: &str) -> Option<(Host, PathBuf)> {
+        let node = root.join(name);
+        let minor = if name == "vdz1" { "1" } else { "0" };
+        let made = std::process::Command::new("mknod")
+            .arg(&node)
+            .args(["b", "250", minor])
+            .output();
+        if !made.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot mknod (not root)");
+            return None;
+        }
+        let sys = root.join("sys");
+        let disk = sys.join("devices/virtual/block/vdz");
+        fs::create_dir_all(disk.join("vdz1")).unwrap();
+        fs::write(disk.join("dev"), "250:0\n").unwrap();
+        fs::write(disk.join("vdz1/dev"), "250:1\n").unwrap();
+        fs::write(disk.join("vdz1/partition"), "1\n").unwrap();
+        fs::write(disk.join("vdz1/start"), "2048\n").unwrap();
+        fs::write(disk.join("vdz1/size"), "4096\n").unwrap();
+        fs::create_dir_all(sys.join("dev/block")).unwrap();
+        std::os::unix::fs::symlink(&disk, sys.join("dev/block/250:0")).unwrap();
+        std::os::unix::fs::symlink(disk.join("vdz1"), sys.join("dev/block/250:1")).unwrap();
+        let host = Host {
+            sys,
+            mountinfo: root.join("mountinfo"),
+            swaps: root.join("swaps"),
+        };
+        Some((host, node))
+    }
+
+    /// Adds a loop device `name` over `backing` at `offset` for `sizelimit` bytes to a fake sysfs.
+    fn fake_loop(host: &Host, name: &str, backing: &Path, offset: u64, sizelimit: u64) {
+        let lp = host.sys.join("block").join(name).join("loop");
+        fs::create_dir_all(&lp).unwrap();
+        fs::write(lp.join("backing_file"), format!("{}\n", backing.display())).unwrap();
+        fs::write(lp.join("offset"), format!("{offset}\n")).unwrap();
+        fs::write(lp.join("sizelimit"), format!("{sizelimit}\n")).unwrap();
+    }
+
     /// Loop devices do not show among the holders: one backed by a partition of the target (here
     /// through a device node made for the fake partition 250:1) is found from its backing file.
     /// Real partitions of loop devices do not appear in every container, hence the fake sysfs.
     #[test]
     fn issue10_item6_loop_over_a_partition_of_the_target() {
         let t = tempfile::tempdir().unwrap();
-        let node = t.path().join("vdz1");
-        let made = std::process::Command::new("mknod")
-            .arg(&node)
-            .args(["b", "250", "1"])
-            .output();
-        if !made.is_ok_and(|o| o.status.success()) {
-            eprintln!("skipped: cannot mknod (not root)");
+        let Some((host, node)) = fake_disk_with_node(t.path(), "vdz1") else {
             return;
-        }
-        let sys = t.path().join("sys");
-        let disk = sys.join("devices/virtual/block/vdz");
-        fs::create_dir_all(disk.join("vdz1")).unwrap();
-        fs::write(disk.join("dev"), "250:0\n").unwrap();
-        fs::write(disk.join("vdz1/dev"), "250:1\n").unwrap();
-        fs::write(disk.join("vdz1/partition"), "1\n").unwrap();
-        fs::create_dir_all(sys.join("dev/block")).unwrap();
-        std::os::unix::fs::symlink(&disk, sys.join("dev/block/250:0")).unwrap();
-        let lp = sys.join("block/loop9/loop");
-        fs::create_dir_all(&lp).unwrap();
-        fs::write(lp.join("backing_file"), format!("{}\n", node.display())).unwrap();
-        fs::write(lp.join("offset"), "1048576\n").unwrap();
-        let host = Host {
-            sys,
-            mountinfo: t.path().join("mountinfo"),
-            swaps: t.path().join("swaps"),
         };
+        fake_loop(&host, "loop9", &node, 1 << 20, 0);
         let (_, uses) = device_facts(&host, (250, 0), 512, false);
         assert_eq!(
             uses,
@@ -654,5 +701,28 @@ mod tests {
                 offset: 1 << 20,
             }]
         );
+    }
+
+    /// `pverescue mount DISK` backs its loop device by the whole disk with an offset: a target
+    /// that is one of the disk's partitions is in use when that range overlaps it.
+    #[test]
+    fn issue10_item6_loop_over_the_disk_of_a_partition_target() {
+        let t = tempfile::tempdir().unwrap();
+        let Some((host, node)) = fake_disk_with_node(t.path(), "vdz") else {
+            return;
+        };
+        // Before, overlapping, after, and to the end from before: the partition is 1 to 3 MiB.
+        fake_loop(&host, "loop6", &node, 0, 1 << 20);
+        fake_loop(&host, "loop7", &node, 2 << 20, 64 << 10);
+        fake_loop(&host, "loop8", &node, 3 << 20, 0);
+        fake_loop(&host, "loop9", &node, 0, 0);
+        let (info, uses) = device_facts(&host, (250, 1), 512, false);
+        assert_eq!(info.name, "vdz1");
+        let on_disk = |loop_device: &str, offset| Use::LoopBacking {
+            device: Some("its disk vdz".into()),
+            loop_device: loop_device.into(),
+            offset,
+        };
+        assert_eq!(uses, [on_disk("loop7", 2 << 20), on_disk("loop9", 0)]);
     }
 }
