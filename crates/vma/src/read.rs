@@ -331,9 +331,9 @@ impl<R: Read> Reader<R> {
         self.pos
     }
 
-    /// Bytes held to track which clusters were seen: one bit per cluster of the clusters' devices,
-    /// allocated 4 KiB at a time as clusters arrive; never more than the device sizes call for,
-    /// however the archive orders its clusters.
+    /// Bytes held to track which clusters were seen: one bit per cluster of each device, allocated
+    /// 4 KiB at a time as clusters arrive; never more than the device sizes call for, however the
+    /// archive orders its clusters.
     pub fn coverage_bytes(&self) -> u64 {
         self.devices.iter().map(DeviceClusters::bitmap_bytes).sum()
     }
