@@ -386,3 +386,37 @@ fn issue10_item6_active_swap_file_is_refused() {
     );
     drop(guard);
 }
+
+#[test]
+fn active_swap_on_the_target_device_is_refused() {
+    require_root!();
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path(), 4 << 20, 0);
+    let disk = LoopDisk::attach(&img);
+    let ok = Command::new("mkswap").arg(&disk.dev).output().unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    let on = Command::new("swapon").arg(&disk.dev).output().unwrap();
+    assert!(on.status.success(), "{on:?}");
+    let guard = SwapOn(disk.dev.clone());
+    let info = inspect(&disk.dev).unwrap();
+    assert_eq!(
+        info.uses,
+        [Use::Swap {
+            device: disk.name()
+        }]
+    );
+    assert_eq!(
+        info.check(1).unwrap_err().to_string(),
+        format!(
+            "{} is in use: {} is active swap",
+            disk.dev.display(),
+            disk.name()
+        )
+    );
+    // The image file behind it is in use through the loop device.
+    assert!(matches!(
+        &inspect(&img).unwrap().uses[..],
+        [Use::LoopBacking { device: None, .. }]
+    ));
+    drop(guard);
+}
