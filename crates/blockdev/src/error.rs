@@ -58,16 +58,25 @@ pub enum Error {
     Swap {
         /// The target.
         path: PathBuf,
-        /// The swap device, kernel name.
+        /// The swap device's kernel name, or the swap file.
         device: String,
     },
-    /// The target file backs a loop device.
-    #[error("{} is in use: it backs the loop device {loop_device}", path.display())]
+    /// The target, a partition of it, or its backing file backs a loop device.
+    #[error(
+        "{} is in use: {} backs the loop device {loop_device} from offset {offset}",
+        path.display(),
+        device.as_deref().unwrap_or("it")
+    )]
     LoopBacking {
-        /// The target file.
+        /// The target.
         path: PathBuf,
+        /// What backs the loop device when it is not the target itself: a partition's kernel
+        /// name, or "its backing file …".
+        device: Option<String>,
         /// The loop device's kernel name.
         loop_device: String,
+        /// Where the loop device starts in its backing, in bytes.
+        offset: u64,
     },
     /// The device is read-only.
     #[error("{} is a read-only device", path.display())]
@@ -103,7 +112,9 @@ impl Error {
                 "stop what is built on it first (dmsetup remove, mdadm --stop, vgchange -an)"
             }
             Error::Swap { .. } => "turn the swap off first (swapoff)",
-            Error::LoopBacking { .. } => "detach the loop device first (losetup -d)",
+            Error::LoopBacking { .. } => {
+                "unmount what is mounted from the loop device (umount, or pverescue umount), then detach it (losetup -d)"
+            }
             Error::ReadOnly { .. } => "make the device writable first (blockdev --setrw)",
             Error::Busy { .. } => "see lsblk, findmnt and fuser to find the user",
             _ => return None,

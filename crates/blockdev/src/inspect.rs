@@ -55,13 +55,18 @@ pub enum Use {
     },
     /// `device` is active swap.
     Swap {
-        /// Kernel name of the swap device.
+        /// Kernel name of the swap device, or the path of the target when it is a swap file.
         device: String,
     },
-    /// The target file backs a loop device.
+    /// The target backs a loop device, at any offset (`pverescue mount` maps a partition this way).
     LoopBacking {
+        /// What backs it: the kernel name of the target or of one of its partitions, or for a loop
+        /// device target "its backing file …"; `None` when the target file itself does.
+        device: Option<String>,
         /// Kernel name of the loop device.
         loop_device: String,
+        /// Where in the backing the loop device starts, in bytes.
+        offset: u64,
     },
 }
 
@@ -114,7 +119,16 @@ impl TargetInfo {
                     holder,
                 },
                 Use::Swap { device } => Error::Swap { path, device },
-                Use::LoopBacking { loop_device } => Error::LoopBacking { path, loop_device },
+                Use::LoopBacking {
+                    device,
+                    loop_device,
+                    offset,
+                } => Error::LoopBacking {
+                    path,
+                    device,
+                    loop_device,
+                    offset,
+                },
             });
         }
         if self.kind == Kind::BlockDevice {
@@ -158,8 +172,10 @@ impl Default for Host {
 ///
 /// Nothing is written. A block device is opened read-only for its size (`BLKGETSIZE64`), sector
 /// size and read-only flag; mounts are matched by device number in `/proc/self/mountinfo`, for the
-/// device and each of its partitions; holders come from sysfs; swap from `/proc/swaps`. A regular
-/// file is checked against the backing files of loop devices.
+/// device and each of its partitions; holders come from sysfs; swap from `/proc/swaps`. Loop
+/// devices backed by the device, a partition or (for a loop device) its backing file count as users
+/// at any offset: the kernel lists them neither as holders nor as exclusive openers. A regular file
+/// is checked against the backing files of loop devices (by inode) and against swap files.
 pub fn inspect(path: &Path) -> Result<TargetInfo> {
     inspect_with(&Host::default(), path)
 }
@@ -180,7 +196,9 @@ pub(crate) fn inspect_with(host: &Host, path: &Path) -> Result<TargetInfo> {
     };
     let ft = meta.file_type();
     if ft.is_file() {
-        let uses = loop_backing_uses(host, path);
+        let loops = loop_devices(host);
+        let mut uses = loop_backing_uses(&loops, path, (meta.dev(), meta.ino()));
+        uses.extend(swap_file_uses(host, (meta.dev(), meta.ino())));
         return Ok(TargetInfo {
             path: path.to_path_buf(),
             kind: Kind::RegularFile,
@@ -281,6 +299,52 @@ fn device_facts(
             }
         }
     }
+    // Loop devices backed by the device or a partition; for a loop device, also the other loop
+    // devices over its backing file. Loop devices do not appear among the holders.
+    let loops = loop_devices(host);
+    let own_backing = loops
+        .iter()
+        .find(|l| l.name == name)
+        .map(|l| (l.backing.clone(), l.file));
+    // For a partition: its disk and its byte range on that disk, for loop devices over the disk.
+    let in_disk = (disk_dir != dir)
+        .then(|| {
+            let sectors = |f: &str| -> Option<u64> {
+                fs::read_to_string(dir.join(f)).ok()?.trim().parse().ok()
+            };
+            let start = sectors("start")?.checked_mul(512)?;
+            let end = start.checked_add(sectors("size")?.checked_mul(512)?)?;
+            Some((file_name(&disk_dir)?, read_dev(&disk_dir)?, start, end))
+        })
+        .flatten();
+    for l in &loops {
+        if let Some((n, _, _)) = all.iter().find(|(_, d, _)| l.block == Some(*d)) {
+            uses.push(Use::LoopBacking {
+                device: Some(n.clone()),
+                loop_device: l.name.clone(),
+                offset: l.offset,
+            });
+        } else if let Some((backing, Some(file))) = &own_backing
+            && l.name != name
+            && l.file == Some(*file)
+        {
+            uses.push(Use::LoopBacking {
+                device: Some(format!("its backing file {backing}")),
+                loop_device: l.name.clone(),
+                offset: l.offset,
+            });
+        } else if let Some((disk, disk_dev, start, end)) = &in_disk
+            && l.block == Some(*disk_dev)
+            && l.offset < *end
+            && (l.sizelimit == 0 || l.offset.saturating_add(l.sizelimit) > *start)
+        {
+            uses.push(Use::LoopBacking {
+                device: Some(format!("its disk {disk}")),
+                loop_device: l.name.clone(),
+                offset: l.offset,
+            });
+        }
+    }
     let swaps = fs::read_to_string(&host.swaps).unwrap_or_default();
     for line in swaps.lines().skip(1) {
         let Some(p) = line.split_whitespace().next() else {
@@ -341,25 +405,94 @@ pub(crate) fn mountpoints_of(text: &str, dev: (u32, u32)) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Loop devices whose backing file is `path`.
-fn loop_backing_uses(host: &Host, path: &Path) -> Vec<Use> {
-    let Ok(want) = fs::canonicalize(path) else {
-        return Vec::new();
-    };
-    let mut uses = Vec::new();
+/// A loop device and what backs it, from `/sys/block/loop*/loop/`.
+#[derive(Debug, Clone)]
+struct LoopDevice {
+    /// Kernel name (`loop3`).
+    name: String,
+    /// `backing_file` as the kernel prints it.
+    backing: String,
+    /// Offset into the backing, in bytes.
+    offset: u64,
+    /// Bytes of the backing it maps; 0: up to the end.
+    sizelimit: u64,
+    /// Device number of a block-device backing.
+    block: Option<(u32, u32)>,
+    /// Device and inode of a regular-file backing.
+    file: Option<(u64, u64)>,
+}
+
+/// Every configured loop device, by name.
+fn loop_devices(host: &Host) -> Vec<LoopDevice> {
     let Ok(rd) = fs::read_dir(host.sys.join("block")) else {
-        return uses;
+        return Vec::new();
     };
     let mut names: Vec<String> = rd.flatten().filter_map(|e| file_name(&e.path())).collect();
     names.sort();
-    for n in names {
-        let f = host.sys.join("block").join(&n).join("loop/backing_file");
-        let backing = fs::read_to_string(f).unwrap_or_default();
-        if Path::new(backing.trim_end_matches('\n')) == want {
-            uses.push(Use::LoopBacking { loop_device: n });
-        }
-    }
-    uses
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let dir = host.sys.join("block").join(&name).join("loop");
+            let backing = fs::read_to_string(dir.join("backing_file")).ok()?;
+            let backing = backing.trim_end_matches('\n').to_owned();
+            let number = |f: &str| -> u64 {
+                fs::read_to_string(dir.join(f))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .unwrap_or(0)
+            };
+            let (offset, sizelimit) = (number("offset"), number("sizelimit"));
+            let meta = fs::metadata(&backing).ok();
+            let block = meta
+                .as_ref()
+                .filter(|m| m.file_type().is_block_device())
+                .map(|m| split_dev(m.rdev()));
+            let file = meta
+                .as_ref()
+                .filter(|m| m.is_file())
+                .map(|m| (m.dev(), m.ino()));
+            Some(LoopDevice {
+                name,
+                backing,
+                offset,
+                sizelimit,
+                block,
+                file,
+            })
+        })
+        .collect()
+}
+
+/// Loop devices backed by the regular file at `path` with device and inode `id`: by inode, so that
+/// another name of the file counts, or by name when the backing cannot be looked up.
+fn loop_backing_uses(loops: &[LoopDevice], path: &Path, id: (u64, u64)) -> Vec<Use> {
+    let canonical = fs::canonicalize(path).ok();
+    loops
+        .iter()
+        .filter(|l| {
+            l.file == Some(id)
+                || (l.file.is_none() && canonical.as_deref() == Some(Path::new(&l.backing)))
+        })
+        .map(|l| Use::LoopBacking {
+            device: None,
+            loop_device: l.name.clone(),
+            offset: l.offset,
+        })
+        .collect()
+}
+
+/// Swap files in `/proc/swaps` that are the file with device and inode `id`.
+fn swap_file_uses(host: &Host, id: (u64, u64)) -> Vec<Use> {
+    let swaps = fs::read_to_string(&host.swaps).unwrap_or_default();
+    swaps
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let p = unescape(line.split_whitespace().next()?);
+            let m = fs::metadata(&p).ok()?;
+            (m.is_file() && (m.dev(), m.ino()) == id).then_some(Use::Swap { device: p })
+        })
+        .collect()
 }
 
 fn read_dev(dir: &Path) -> Option<(u32, u32)> {
@@ -505,5 +638,91 @@ mod tests {
             free.check((1 << 30) + 512).unwrap_err().to_string(),
             "/dev/vdz is too small: it holds 1073741824 bytes, the disk needs 1073742336 bytes (512 more)"
         );
+    }
+
+    /// A fake sysfs under `root` with disk `vdz` (250:0) and its partition `vdz1` (250:1) at bytes
+    /// 1 MiB to 3 MiB, plus a real device node at `root/NAME` for `NAME` (`vdz` or `vdz1`), which
+    /// loop devices can name as their backing; `None` (test skipped) when mknod is not allowed.
+    fn fake_disk_with_node(root: &Path, name: &str) -> Option<(Host, PathBuf)> {
+        let node = root.join(name);
+        let minor = if name == "vdz1" { "1" } else { "0" };
+        let made = std::process::Command::new("mknod")
+            .arg(&node)
+            .args(["b", "250", minor])
+            .output();
+        if !made.is_ok_and(|o| o.status.success()) {
+            eprintln!("skipped: cannot mknod (not root)");
+            return None;
+        }
+        let sys = root.join("sys");
+        let disk = sys.join("devices/virtual/block/vdz");
+        fs::create_dir_all(disk.join("vdz1")).unwrap();
+        fs::write(disk.join("dev"), "250:0\n").unwrap();
+        fs::write(disk.join("vdz1/dev"), "250:1\n").unwrap();
+        fs::write(disk.join("vdz1/partition"), "1\n").unwrap();
+        fs::write(disk.join("vdz1/start"), "2048\n").unwrap();
+        fs::write(disk.join("vdz1/size"), "4096\n").unwrap();
+        fs::create_dir_all(sys.join("dev/block")).unwrap();
+        std::os::unix::fs::symlink(&disk, sys.join("dev/block/250:0")).unwrap();
+        std::os::unix::fs::symlink(disk.join("vdz1"), sys.join("dev/block/250:1")).unwrap();
+        let host = Host {
+            sys,
+            mountinfo: root.join("mountinfo"),
+            swaps: root.join("swaps"),
+        };
+        Some((host, node))
+    }
+
+    /// Adds a loop device `name` over `backing` at `offset` for `sizelimit` bytes to a fake sysfs.
+    fn fake_loop(host: &Host, name: &str, backing: &Path, offset: u64, sizelimit: u64) {
+        let lp = host.sys.join("block").join(name).join("loop");
+        fs::create_dir_all(&lp).unwrap();
+        fs::write(lp.join("backing_file"), format!("{}\n", backing.display())).unwrap();
+        fs::write(lp.join("offset"), format!("{offset}\n")).unwrap();
+        fs::write(lp.join("sizelimit"), format!("{sizelimit}\n")).unwrap();
+    }
+
+    /// Loop devices do not show among the holders: one backed by a partition of the target (here
+    /// through a device node made for the fake partition 250:1) is found from its backing file.
+    /// Real partitions of loop devices do not appear in every container, hence the fake sysfs.
+    #[test]
+    fn issue10_item6_loop_over_a_partition_of_the_target() {
+        let t = tempfile::tempdir().unwrap();
+        let Some((host, node)) = fake_disk_with_node(t.path(), "vdz1") else {
+            return;
+        };
+        fake_loop(&host, "loop9", &node, 1 << 20, 0);
+        let (_, uses) = device_facts(&host, (250, 0), 512, false);
+        assert_eq!(
+            uses,
+            [Use::LoopBacking {
+                device: Some("vdz1".into()),
+                loop_device: "loop9".into(),
+                offset: 1 << 20,
+            }]
+        );
+    }
+
+    /// `pverescue mount DISK` backs its loop device by the whole disk with an offset: a target
+    /// that is one of the disk's partitions is in use when that range overlaps it.
+    #[test]
+    fn issue10_item6_loop_over_the_disk_of_a_partition_target() {
+        let t = tempfile::tempdir().unwrap();
+        let Some((host, node)) = fake_disk_with_node(t.path(), "vdz") else {
+            return;
+        };
+        // Before, overlapping, after, and to the end from before: the partition is 1 to 3 MiB.
+        fake_loop(&host, "loop6", &node, 0, 1 << 20);
+        fake_loop(&host, "loop7", &node, 2 << 20, 64 << 10);
+        fake_loop(&host, "loop8", &node, 3 << 20, 0);
+        fake_loop(&host, "loop9", &node, 0, 0);
+        let (info, uses) = device_facts(&host, (250, 1), 512, false);
+        assert_eq!(info.name, "vdz1");
+        let on_disk = |loop_device: &str, offset| Use::LoopBacking {
+            device: Some("its disk vdz".into()),
+            loop_device: loop_device.into(),
+            offset,
+        };
+        assert_eq!(uses, [on_disk("loop7", 2 << 20), on_disk("loop9", 0)]);
     }
 }

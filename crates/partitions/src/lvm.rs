@@ -303,7 +303,11 @@ fn read_mda<R: ReadAt + ?Sized>(
             at: text_at,
             reason: "no volume group section with a seqno".into(),
         })?;
-    let seqno = vg.uint("seqno").unwrap_or(0);
+    let seqno = vg.count("seqno").map_err(|reason| Error::Invalid {
+        what: "LVM2 metadata text",
+        at: text_at,
+        reason: format!("VG {name}: {reason}"),
+    })?;
     Ok(Some((seqno, vg.clone(), name.to_string(), text_at)))
 }
 
@@ -362,11 +366,13 @@ fn build_vg<R: ReadAt + ?Sized>(
     name: &str,
     warnings: &mut Vec<String>,
 ) -> std::result::Result<VolumeGroup, String> {
-    let extent_size = vg
-        .uint("extent_size")
-        .and_then(|s| s.checked_mul(LVM_SECTOR))
+    let sectors = vg.count("extent_size")?;
+    let extent_size = sectors
+        .checked_mul(LVM_SECTOR)
         .filter(|s| *s > 0)
-        .ok_or("missing or zero extent_size")?;
+        .ok_or_else(|| {
+            format!("extent_size = {sectors} is out of range: expected 1 to 2^54 sectors")
+        })?;
     let mut pvs = Vec::new();
     if let Some(list) = vg.get("physical_volumes") {
         for (key, pv) in list.sections() {
@@ -377,19 +383,23 @@ fn build_vg<R: ReadAt + ?Sized>(
                     "VG {name}: PV {key} ({uuid}) is not in this image; LVs on it cannot be read"
                 ));
             }
+            let field = |k: &str| pv.count(k).map_err(|reason| format!("PV {key}: {reason}"));
+            let pe_start = field("pe_start")?;
             pvs.push(VgPv {
                 name: key.to_string(),
                 uuid,
                 offset: here.map(|f| f.start),
-                pe_start: pv.uint("pe_start").unwrap_or(0).saturating_mul(LVM_SECTOR),
-                pe_count: pv.uint("pe_count").unwrap_or(0),
+                pe_start: pe_start.checked_mul(LVM_SECTOR).ok_or_else(|| {
+                    format!("PV {key}: pe_start = {pe_start} sectors is out of range in bytes")
+                })?,
+                pe_count: field("pe_count")?,
             });
         }
     }
     let mut lvs = Vec::new();
     if let Some(list) = vg.get("logical_volumes") {
         for (lv_name, lv) in list.sections() {
-            lvs.push(build_lv(disk, found, name, &pvs, extent_size, lv_name, lv));
+            lvs.push(build_lv(disk, found, name, &pvs, extent_size, lv_name, lv)?);
         }
     }
     Ok(VolumeGroup {
@@ -410,10 +420,10 @@ fn build_lv<R: ReadAt + ?Sized>(
     extent_size: u64,
     name: &str,
     lv: &Value,
-) -> LogicalVolume {
+) -> std::result::Result<LogicalVolume, String> {
     let mut segments: Vec<LvSegment> = lv
         .sections()
-        .map(|(_, s)| {
+        .map(|(seg, s)| {
             let raw = match s.get("stripes") {
                 Some(Value::List(items)) => items.as_slice(),
                 _ => &[],
@@ -421,20 +431,23 @@ fn build_lv<R: ReadAt + ?Sized>(
             let stripes = raw
                 .chunks(2)
                 .filter_map(|pair| match pair {
-                    [Value::Str(pv), Value::Int(pe)] => {
-                        Some((pv.clone(), u64::try_from(*pe).ok()?))
-                    }
+                    [Value::Str(pv), pe] => Some(
+                        pe.as_count(&format!("{seg}: stripes extent on {pv}"))
+                            .map(|pe| (pv.clone(), pe)),
+                    ),
                     _ => None,
                 })
-                .collect();
-            LvSegment {
-                start_extent: s.uint("start_extent").unwrap_or(0),
-                extent_count: s.uint("extent_count").unwrap_or(0),
+                .collect::<std::result::Result<_, _>>()?;
+            let field = |k: &str| s.count(k).map_err(|reason| format!("{seg}: {reason}"));
+            Ok(LvSegment {
+                start_extent: field("start_extent")?,
+                extent_count: field("extent_count")?,
                 seg_type: s.str("type").unwrap_or("unknown").to_string(),
                 stripes,
-            }
+            })
         })
-        .collect();
+        .collect::<std::result::Result<_, String>>()
+        .map_err(|reason| format!("LV {name}: {reason}"))?;
     segments.sort_by_key(|s| s.start_extent);
     let extents_total = segments
         .iter()
@@ -457,7 +470,7 @@ fn build_lv<R: ReadAt + ?Sized>(
             .ok()
             .map(|b| fs::sniff(&b));
     }
-    out
+    Ok(out)
 }
 
 /// Maps linear segments to image bytes; the reason is set when the LV needs device-mapper.

@@ -38,11 +38,37 @@ impl Value {
     }
 
     /// The named child as a non-negative integer.
+    #[cfg(test)]
     pub(crate) fn uint(&self, key: &str) -> Option<u64> {
-        match self.get(key)? {
-            Value::Int(i) => u64::try_from(*i).ok(),
-            _ => None,
+        self.count(key).ok()
+    }
+
+    /// The named child, a number LVM2 requires, as a non-negative integer; otherwise a reason that
+    /// names the field and its value. LVM2 keeps these numbers in an int64, so a value above
+    /// `i64::MAX` or below 0 is damage, never a number to clamp or to take as 0.
+    pub(crate) fn count(&self, key: &str) -> std::result::Result<u64, String> {
+        match self.get(key) {
+            None => Err(format!("{key} is missing")),
+            Some(v) => v.as_count(key),
         }
+    }
+
+    /// This value as a non-negative integer; otherwise a reason naming `key` and the value.
+    pub(crate) fn as_count(&self, key: &str) -> std::result::Result<u64, String> {
+        let shown = match self {
+            Value::Int(i) => match u64::try_from(*i) {
+                Ok(n) => return Ok(n),
+                Err(_) => i.to_string(),
+            },
+            Value::Other(text) => text.clone(),
+            Value::Str(text) => format!("{text:?}"),
+            Value::List(_) => "a list".into(),
+            Value::Section(_) => "a section".into(),
+        };
+        Err(format!(
+            "{key} = {shown} is out of range: expected an integer from 0 to {}",
+            i64::MAX
+        ))
     }
 
     /// The named child as a list of strings (other items skipped).

@@ -24,6 +24,12 @@ pub trait SourceRead {
         let _ = pos;
         None
     }
+
+    /// The length of the source, when it can tell without reading it; `None` otherwise. It may
+    /// move the read position: the caller seeks afterwards.
+    fn source_len(&mut self) -> Option<u64> {
+        None
+    }
 }
 
 /// A source read strictly front to back through the source window.
@@ -48,6 +54,10 @@ impl<R: Read + Seek> SourceRead for SeekableSource<R> {
     fn seek_source(&mut self, pos: u64) -> Option<io::Result<()>> {
         Some(self.0.seek(SeekFrom::Start(pos)).map(|_| ()))
     }
+
+    fn source_len(&mut self) -> Option<u64> {
+        self.0.seek(SeekFrom::End(0)).ok()
+    }
 }
 
 /// The empty source, for deltas made without one (`xdelta3 -e` without `-s`).
@@ -68,6 +78,9 @@ impl<S: SourceRead + ?Sized> SourceRead for &mut S {
     fn seek_source(&mut self, pos: u64) -> Option<io::Result<()>> {
         (**self).seek_source(pos)
     }
+    fn source_len(&mut self) -> Option<u64> {
+        (**self).source_len()
+    }
 }
 
 impl<S: SourceRead + ?Sized> SourceRead for Box<S> {
@@ -77,6 +90,9 @@ impl<S: SourceRead + ?Sized> SourceRead for Box<S> {
 
     fn seek_source(&mut self, pos: u64) -> Option<io::Result<()>> {
         (**self).seek_source(pos)
+    }
+    fn source_len(&mut self) -> Option<u64> {
+        (**self).source_len()
     }
 }
 
@@ -153,7 +169,23 @@ impl<S: SourceRead> SourceWindow<S> {
                 });
             }
         } else if at >= self.high.saturating_add(self.cap as u64) {
-            // A gap larger than the window: seek over it when possible.
+            // A gap larger than the window: seek over it when possible, but never past the end,
+            // where a file system either refuses the offset (EINVAL) or reads nothing there.
+            if let Some(len) = self.src.source_len().filter(|len| at >= *len) {
+                // Asking for the length moved the read position: back to where the ring ends.
+                if let Some(Err(source)) = self.src.seek_source(self.high) {
+                    return Err(Error::SourceIo {
+                        at: self.high,
+                        source,
+                    });
+                }
+                return Err(Error::SourceTooShort {
+                    window: ctx.window,
+                    at: ctx.at,
+                    wanted: at,
+                    source_len: len,
+                });
+            }
             self.reposition(at)?;
         }
         if self.ring.is_empty() {
@@ -286,6 +318,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A copy far past the end of a seekable source: the file system refused the seek (EINVAL on
+    /// ext4) or, where it accepts the offset, the source seemed to end where the copy started.
+    #[test]
+    fn issue10_item13_copy_far_past_a_seekable_source_names_its_end() {
+        let d = data(8000);
+        let mut w = SourceWindow::new(SeekableSource(Cursor::new(&d)), 64 * 1024);
+        let err = w
+            .copy_to(1 << 62, 4, &mut Vec::new(), CTX)
+            .expect_err("past the end");
+        assert!(
+            matches!(
+                err,
+                Error::SourceTooShort {
+                    wanted: 4_611_686_018_427_387_904,
+                    source_len: 8000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Still usable afterwards.
+        let mut out = Vec::new();
+        w.copy_to(10, 5, &mut out, CTX).expect("in range");
+        assert_eq!(out, &d[10..15]);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub const BLOCK_SIZE: u64 = 4_096;
 /// Number of blocks in one cluster (one bit each in the cluster mask).
 pub const BLOCKS_PER_CLUSTER: usize = 16;
 
+/// Largest device an archive can hold: blockinfo cluster numbers are u32, so 2^32 clusters (256 TiB).
+pub const MAX_DEVICE_SIZE: u64 = (1 << 32) * CLUSTER_SIZE;
+
 /// Magic at offset 0 of the archive: `"VMA\0"` (`VMA_MAGIC` in vma.h).
 pub const HEADER_MAGIC: [u8; 4] = *b"VMA\0";
 /// Magic at offset 0 of every extent header: `"VMAE"` (`VMA_EXTENT_MAGIC` in vma.h).

@@ -334,6 +334,13 @@ impl<R: Read> Reader<R> {
         self.pos
     }
 
+    /// Bytes held to track which clusters were seen: one bit per cluster of each device, allocated
+    /// 4 KiB at a time as clusters arrive; never more than the device sizes call for, however the
+    /// archive orders its clusters.
+    pub fn coverage_bytes(&self) -> u64 {
+        self.devices.iter().map(DeviceClusters::bitmap_bytes).sum()
+    }
+
     /// Totals so far (complete only after [`Reader::finish`]).
     pub fn summary(&self) -> Summary {
         Summary {
@@ -769,6 +776,15 @@ fn read_header<R: Read>(input: &mut R) -> Result<Header> {
         let size = format::be_u64(&buf, entry + header::DEV_SIZE).unwrap_or_default();
         if size == 0 || ptr == 0 {
             continue;
+        }
+        // Cluster numbers are u32: a larger device could never be complete.
+        if size > format::MAX_DEVICE_SIZE {
+            return Err(Error::LimitExceeded {
+                what: "device size",
+                at: (entry + header::DEV_SIZE) as u64,
+                value: size,
+                limit: format::MAX_DEVICE_SIZE,
+            });
         }
         let what = "device name";
         let name = blobs.name(ptr, ptr_at as u64, what, || format!("device {id} name"))?;

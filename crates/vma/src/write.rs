@@ -248,7 +248,7 @@ pub fn encode_header(archive: &NewArchive) -> Result<Vec<u8>> {
                 "device {name:?} has size {size}, which is not a positive multiple of 512"
             ));
         }
-        if size.div_ceil(CLUSTER_SIZE) > 1 << 32 {
+        if *size > format::MAX_DEVICE_SIZE {
             return invalid(format!(
                 "device {name:?} has size {size}, more than 2^32 clusters of 64 KiB"
             ));

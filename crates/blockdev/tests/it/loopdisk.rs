@@ -40,9 +40,20 @@ struct LoopDisk {
 }
 
 impl LoopDisk {
+    /// Kernel name (`loop3`).
+    fn name(&self) -> String {
+        self.dev.file_name().unwrap().to_str().unwrap().to_owned()
+    }
+
     fn attach(image: &Path) -> LoopDisk {
+        LoopDisk::attach_with(image, &[])
+    }
+
+    /// Attaches with extra `losetup` options (`-o OFFSET`, `--sizelimit N`, `-P`).
+    fn attach_with(image: &Path, opts: &[&str]) -> LoopDisk {
         let out = Command::new("losetup")
             .args(["-f", "--show"])
+            .args(opts)
             .arg(image)
             .output()
             .unwrap();
@@ -65,6 +76,38 @@ impl Drop for LoopDisk {
 
 /// Unmounts on drop.
 struct Mounted(PathBuf);
+
+impl Mounted {
+    /// Mounts `dev` read-only on `mp`.
+    fn read_only(dev: &Path, mp: PathBuf) -> Mounted {
+        let ok = Command::new("mount")
+            .args(["-o", "ro"])
+            .arg(dev)
+            .arg(&mp)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        Mounted(mp)
+    }
+}
+
+/// Whether `mkfs.ext4` is there; says why the test is skipped when not.
+fn has_mkfs_ext4() -> bool {
+    let there = Command::new("mkfs.ext4").arg("-V").output().is_ok();
+    if !there {
+        eprintln!("skipped: mkfs.ext4 is not installed");
+    }
+    there
+}
+
+fn mkfs_ext4(path: &Path) {
+    let ok = Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
 
 impl Drop for Mounted {
     fn drop(&mut self) {
@@ -118,7 +161,9 @@ fn a_loop_device_is_a_block_device_with_size_and_backing_model() {
     assert_eq!(
         file_info.uses,
         [Use::LoopBacking {
-            loop_device: d.name.clone()
+            device: None,
+            loop_device: d.name.clone(),
+            offset: 0,
         }]
     );
     assert!(matches!(
@@ -155,29 +200,16 @@ fn zero_out_zeroes_exactly_the_range() {
 #[test]
 fn a_mounted_device_is_refused_with_its_mount_point() {
     require_root!();
-    if Command::new("mkfs.ext4").arg("-V").output().is_err() {
-        eprintln!("skipped: mkfs.ext4 is not installed");
+    if !has_mkfs_ext4() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 8 << 20, 0);
-    let ok = Command::new("mkfs.ext4")
-        .args(["-q", "-F"])
-        .arg(&img)
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    mkfs_ext4(&img);
     let disk = LoopDisk::attach(&img);
     let mp = t.path().join("mnt");
     std::fs::create_dir(&mp).unwrap();
-    let ok = Command::new("mount")
-        .args(["-o", "ro"])
-        .arg(&disk.dev)
-        .arg(&mp)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let guard = Mounted(mp.clone());
+    let guard = Mounted::read_only(&disk.dev, mp.clone());
     let info = inspect(&disk.dev).unwrap();
     let e = info.check(1 << 20).unwrap_err();
     match &e {
@@ -211,4 +243,180 @@ fn directories_and_character_devices_are_refused() {
             ..
         }
     ));
+}
+
+/// `pverescue mount` maps a partition as a loop device with an offset, backed by the disk: the
+/// kernel lists it neither as a holder of the disk nor refuses an exclusive open of the disk.
+#[test]
+fn issue10_item6_offset_loop_over_the_target_device_is_refused() {
+    require_root!();
+    if !has_mkfs_ext4() {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path(), 16 << 20, 0);
+    let disk = LoopDisk::attach(&img);
+    let part = LoopDisk::attach_with(&disk.dev, &["-o", "1048576", "--sizelimit", "8388608"]);
+    mkfs_ext4(&part.dev);
+    let mp = t.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    let guard = Mounted::read_only(&part.dev, mp);
+    // What the kernel offers does not protect the disk.
+    drop(blockdev::open_exclusive(&disk.dev).unwrap());
+    let info = inspect(&disk.dev).unwrap();
+    assert_eq!(
+        info.uses,
+        [Use::LoopBacking {
+            device: Some(disk.name()),
+            loop_device: part.name(),
+            offset: 1 << 20,
+        }]
+    );
+    let e = info.check(1 << 20).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{} is in use: {} backs the loop device {} from offset 1048576",
+            disk.dev.display(),
+            disk.name(),
+            part.name()
+        )
+    );
+    assert!(e.hint().unwrap().contains("losetup -d"), "{:?}", e.hint());
+    drop(guard);
+    drop(part);
+    inspect(&disk.dev).unwrap().check(1 << 20).unwrap();
+}
+
+#[test]
+fn issue10_item6_loop_target_whose_backing_file_backs_another_loop_is_refused() {
+    require_root!();
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path(), 8 << 20, 0);
+    let disk = LoopDisk::attach(&img);
+    let part = LoopDisk::attach_with(&img, &["-o", "2097152"]);
+    let info = inspect(&disk.dev).unwrap();
+    let canon = std::fs::canonicalize(&img).unwrap();
+    assert_eq!(
+        info.check(1).unwrap_err().to_string(),
+        format!(
+            "{} is in use: its backing file {} backs the loop device {} from offset 2097152",
+            disk.dev.display(),
+            canon.display(),
+            part.name()
+        )
+    );
+    // The second loop device, seen as a target, is refused for the first one as well.
+    let other = inspect(&part.dev).unwrap();
+    assert!(
+        matches!(&other.uses[..], [Use::LoopBacking { loop_device, offset: 0, .. }] if *loop_device == disk.name()),
+        "{:?}",
+        other.uses
+    );
+}
+
+#[test]
+fn issue10_item6_image_file_behind_an_offset_loop_under_another_name_is_refused() {
+    require_root!();
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path(), 4 << 20, 0);
+    let disk = LoopDisk::attach_with(&img, &["-o", "1048576"]);
+    // The same file under another name: matched by inode, not by the loop device's path.
+    let alias = t.path().join("alias.img");
+    std::fs::hard_link(&img, &alias).unwrap();
+    for target in [&img, &alias] {
+        let info = inspect(target).unwrap();
+        assert_eq!(
+            info.uses,
+            [Use::LoopBacking {
+                device: None,
+                loop_device: disk.name(),
+                offset: 1 << 20,
+            }],
+            "{}",
+            target.display()
+        );
+        assert_eq!(
+            info.check(1).unwrap_err().to_string(),
+            format!(
+                "{} is in use: it backs the loop device {} from offset 1048576",
+                target.display(),
+                disk.name()
+            )
+        );
+    }
+}
+
+/// Turns swap off on drop.
+struct SwapOn(PathBuf);
+
+impl Drop for SwapOn {
+    fn drop(&mut self) {
+        let _ = Command::new("swapoff").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn issue10_item6_active_swap_file_is_refused() {
+    require_root!();
+    let t = tempfile::tempdir_in("/var/tmp").unwrap();
+    let file = t.path().join("swapfile");
+    image(t.path(), 4 << 20, 0);
+    std::fs::rename(t.path().join("disk.img"), &file).unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ok = Command::new("mkswap").arg(&file).output().unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    let on = Command::new("swapon").arg(&file).output().unwrap();
+    if !on.status.success() {
+        // Swap files need a file system that supports them (not overlayfs or tmpfs) and a kernel
+        // that allows swap here (not in every container).
+        eprintln!(
+            "skipped: swapon refused: {}",
+            String::from_utf8_lossy(&on.stderr).trim()
+        );
+        return;
+    }
+    let guard = SwapOn(file.clone());
+    let info = inspect(&file).unwrap();
+    assert_eq!(
+        info.uses,
+        [Use::Swap {
+            device: file.display().to_string()
+        }]
+    );
+    drop(guard);
+}
+
+#[test]
+fn active_swap_on_the_target_device_is_refused() {
+    require_root!();
+    let t = tempfile::tempdir().unwrap();
+    let img = image(t.path(), 4 << 20, 0);
+    let disk = LoopDisk::attach(&img);
+    let ok = Command::new("mkswap").arg(&disk.dev).output().unwrap();
+    assert!(ok.status.success(), "{ok:?}");
+    let on = Command::new("swapon").arg(&disk.dev).output().unwrap();
+    assert!(on.status.success(), "{on:?}");
+    let guard = SwapOn(disk.dev.clone());
+    let info = inspect(&disk.dev).unwrap();
+    assert_eq!(
+        info.uses,
+        [Use::Swap {
+            device: disk.name()
+        }]
+    );
+    assert_eq!(
+        info.check(1).unwrap_err().to_string(),
+        format!(
+            "{} is in use: {} is active swap",
+            disk.dev.display(),
+            disk.name()
+        )
+    );
+    // The image file behind it is in use through the loop device.
+    assert!(matches!(
+        &inspect(&img).unwrap().uses[..],
+        [Use::LoopBacking { device: None, .. }]
+    ));
+    drop(guard);
 }

@@ -342,3 +342,113 @@ fn metadata_that_wraps_around_the_circular_buffer() {
         );
     }
 }
+
+/// A whole-disk PV with VG `vgh` (1 MiB extents) and a 4 MiB LV `lv0`, made by lvm2; returns the
+/// image and the metadata text lvm2 wrote last (found in the image by its seqno).
+fn one_lv_image(dir: &Path) -> (std::path::PathBuf, u64) {
+    let img = sparse(dir, "h.img", 16 * MIB);
+    let seqno = {
+        let a = Loop::attach(&img, 0, 0, &[]);
+        let lvm = Lvm::new(&[&a.0]);
+        lvm.run("pvcreate", &["-q", "-y", &a.0]);
+        lvm.run("vgcreate", &["-q", "-s", "1M", "vgh", &a.0]);
+        lvm.lvcreate(&["-L", "4M", "-n", "lv0", "vgh"]);
+        lvm.report("vgs", "vg_seqno")[0][0]
+            .parse::<u64>()
+            .expect("seqno")
+    };
+    (img, seqno)
+}
+
+/// Replaces `from` with `to` inside the metadata text of seqno `seqno` in `img`, keeping the text's
+/// length: the `description` string of the same text absorbs the difference. The text checksum
+/// no longer matches, which the reader only warns about.
+fn edit_metadata(img: &Path, seqno: u64, from: &str, to: &str) {
+    let mut b = std::fs::read(img).expect("read image");
+    let seq = format!("seqno = {seqno}\n");
+    let at = b
+        .windows(seq.len())
+        .position(|w| w == seq.as_bytes())
+        .expect("newest metadata text");
+    let end = at + b[at..].iter().position(|c| *c == 0).expect("NUL");
+    let start = b[..at].iter().rposition(|c| *c == 0).map_or(0, |p| p + 1);
+    let mut text = String::from_utf8(b[start..end].to_vec()).expect("utf-8 text");
+    assert!(text.contains(from), "{from:?} not in:\n{text}");
+    text = text.replacen(from, to, 1);
+    let grow = to.len() as isize - from.len() as isize;
+    let d = text.find("description = \"").expect("description") + 15;
+    let close = d + text[d..].find('"').expect("end of description");
+    assert!(close - d > grow.max(0) as usize, "description too short");
+    let filler = "x".repeat((close - d) - grow.max(0) as usize + (-grow).max(0) as usize);
+    text.replace_range(d..close, &filler);
+    assert_eq!(text.len(), end - start);
+    b[start..end].copy_from_slice(text.as_bytes());
+    std::fs::write(img, b).expect("write image");
+}
+
+/// LVM2 numbers above i64::MAX or below 0 were taken as 0: an LV of 0 extents (a loop device of
+/// size 0 maps the whole rest of the image), or extents counted from the PV label.
+#[test]
+fn issue10_item12_out_of_range_lvm_numbers_are_errors() {
+    if !can_loop("issue10_item12_out_of_range_lvm_numbers_are_errors") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (img, seqno) = one_lv_image(dir.path());
+    let clean = std::fs::read(&img).expect("read");
+    let lv = scan(&img)
+        .logical_volume("vgh/lv0")
+        .expect("lv0 before editing")
+        .size;
+    assert_eq!(lv, 4 * MIB);
+    let cases = [
+        (
+            "extent_count = 4\n",
+            "extent_count = 9223372036854775808\n",
+            "LV lv0: segment1: extent_count = 9223372036854775808 is out of range: expected an integer from 0 to 9223372036854775807",
+        ),
+        (
+            "pe_start = 2048\n",
+            "pe_start = -2048\n",
+            "PV pv0: pe_start = -2048 is out of range: expected an integer from 0 to 9223372036854775807",
+        ),
+        (
+            "\"pv0\", 0\n",
+            "\"pv0\", -1\n",
+            "LV lv0: segment1: stripes extent on pv0 = -1 is out of range: expected an integer from 0 to 9223372036854775807",
+        ),
+        (
+            "start_extent = 0\n",
+            "start_extent = 18446744073709551616\n",
+            "LV lv0: segment1: start_extent = 18446744073709551616 is out of range: expected an integer from 0 to 9223372036854775807",
+        ),
+    ];
+    for (from, to, reason) in cases {
+        std::fs::write(&img, &clean).expect("restore image");
+        edit_metadata(&img, seqno, from, to);
+        let scan = scan(&img);
+        assert!(
+            scan.logical_volume("vgh/lv0").is_none(),
+            "{to:?}: lv0 is still offered"
+        );
+        assert!(
+            scan.warnings
+                .iter()
+                .any(|w| w.starts_with("LVM2 VG vgh (metadata at byte ") && w.ends_with(reason)),
+            "{to:?}: {:#?}",
+            scan.warnings
+        );
+    }
+    // The VG's seqno picks the newest metadata: an out-of-range one is an error of that text.
+    std::fs::write(&img, &clean).expect("restore image");
+    edit_metadata(&img, seqno, &format!("seqno = {seqno}\n"), "seqno = -3\n");
+    let scan = scan(&img);
+    assert!(scan.volume_groups.is_empty());
+    assert!(
+        scan.warnings.iter().any(|w| w.contains(
+            "VG vgh: seqno = -3 is out of range: expected an integer from 0 to 9223372036854775807"
+        )),
+        "{:#?}",
+        scan.warnings
+    );
+}

@@ -307,3 +307,40 @@ fn map_to_an_existing_file_keeps_holes_and_skip_writes_nothing() {
         r.stderr
     );
 }
+
+/// `pverescue mount` of a disk maps its partition as a loop device with an offset, backed by the
+/// disk; the kernel lists it neither as a holder nor refuses an exclusive open, so `--map` onto
+/// that disk wrote over the mounted file system.
+#[test]
+fn issue10_item6_a_disk_mounted_by_pverescue_mount_is_refused() {
+    if !privileged("issue10_item6_a_disk_mounted_by_pverescue_mount_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let archive = own_archives(tmp.path()).full;
+    let disk = crate::partitions::vma_disk(tmp.path());
+    let dev = Loop::attach(&disk, 0, 0, &[]);
+    let before = sha256sum_head(Path::new(&dev.0), 8 * MIB);
+    let mp = tmp.path().join("mnt");
+    std::fs::create_dir(&mp).expect("mkdir");
+    let r = run(&["mount", &dev.0, s(&mp), "-p", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = format!("drive-scsi0={}", dev.0);
+    let r = run(&["extract", s(&archive), "--map", &m, "--yes"]);
+    let u = run(&["umount", s(&mp)]);
+    assert_eq!(u.code, 0, "{}", u.stderr);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let name = dev.0.trim_start_matches("/dev/");
+    assert!(
+        r.stderr.contains(&format!(
+            "{} is in use: {name} backs the loop device loop",
+            dev.0
+        )) && r.stderr.contains("from offset 1048576"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("losetup -d"), "{}", r.stderr);
+    assert_eq!(sha256sum_head(Path::new(&dev.0), 8 * MIB), before);
+    drop(dev);
+    testimg::assert_no_loop_for(&disk);
+}

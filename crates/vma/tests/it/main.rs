@@ -6,6 +6,7 @@
 mod common;
 mod corrupt;
 mod extract;
+mod hostile;
 mod real;
 mod roundtrip;
 mod targets;
