@@ -209,6 +209,15 @@ impl DeltaError {
 
     /// Finds a [`DeltaError`] carried by an [`std::io::Error`].
     pub fn from_io(err: &std::io::Error) -> Option<&DeltaError> {
-        err.get_ref().and_then(|e| e.downcast_ref::<DeltaError>())
+        let mut cur: Option<&(dyn std::error::Error + 'static)> = err
+            .get_ref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(e) = cur {
+            if let Some(d) = e.downcast_ref::<DeltaError>() {
+                return Some(d);
+            }
+            cur = e.source();
+        }
+        None
     }
 }

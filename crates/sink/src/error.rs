@@ -148,6 +148,13 @@ impl Error {
                  (`stored_bytes` in `pverescue verify --json`; zero blocks take no space)"
                     .into()
             }
+            Error::File { source, .. } | Error::WriteAt { source, .. }
+                if source.raw_os_error() == Some(rustix::io::Errno::FBIG.raw_os_error()) =>
+            {
+                "the target's file system cannot hold a file this large (ext4: 16 TiB); restore \
+                 onto xfs or btrfs, or straight onto a block device with --map"
+                    .into()
+            }
             Error::NameCollision { .. } => {
                 "the archive's names clash with each other or with the restored disks' names; \
                  restore the disks with -d and print the configs with `pverescue config`"

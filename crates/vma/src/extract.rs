@@ -303,14 +303,13 @@ fn pipeline<R: Read>(
     slot_of: &[usize; 256],
     progress: &mut dyn sink::Progress,
 ) -> Result<Vec<Option<DiskWriter>>> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Extent>(EXTENTS_IN_FLIGHT);
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<Extent>();
+    let (tx, rx) = pipe::channel::<Extent, std::convert::Infallible>(EXTENTS_IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || -> Result<Vec<Option<DiskWriter>>> {
-            for extent in rx {
+            while let Some(Ok(extent)) = rx.recv() {
                 write_extent(&mut writers, slot_of, &extent)?;
                 // The reader may have finished already; its buffers are then simply freed.
-                let _ = done_tx.send(extent);
+                rx.recycle(extent);
             }
             for w in writers.iter_mut().flatten() {
                 w.flush_zero()?;
@@ -324,7 +323,7 @@ fn pipeline<R: Read>(
                     // The writer stopped on an error, which it returns.
                     break;
                 }
-                while let Ok(extent) = done_rx.try_recv() {
+                while let Some(extent) = tx.recycled() {
                     reader.recycle(extent);
                 }
             }
