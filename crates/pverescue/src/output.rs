@@ -1,6 +1,19 @@
 //! Rendering shared by the commands: error lines with hints, sizes, times, JSON.
+//!
+//! Everything a command prints on stdout goes through [`outln!`] or [`print_json`], which return
+//! the write error instead of panicking as `println!` does: a closed stdout (`verify DIR | head`)
+//! then ends the command through `main`, which counts a broken pipe as success.
 
 use std::io::{self, Write};
+
+/// `println!` on stdout that returns an `io::Result` instead of panicking when stdout is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
 
 use serde::Serialize;
 
@@ -89,10 +102,16 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Writes `value` as pretty JSON plus a newline on stdout.
+///
+/// The text is built first and written with `write_all`, so a closed stdout surfaces as an
+/// `io::Error` (which `main` counts as success); `serde_json::Error` would hide it from the
+/// cause chain.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    out.write_all(&text)?;
+    out.flush()?;
     Ok(())
 }
 

@@ -45,7 +45,7 @@ pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
     if g.json {
         output::print_json(&report)?;
     } else if !g.quiet {
-        print_table(&report);
+        print_table(&report)?;
     }
     Ok(if report.passed {
         Outcome::Success
@@ -54,11 +54,17 @@ pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
     })
 }
 
-fn print_table(report: &drill::Report) {
-    println!(
+fn print_table(report: &drill::Report) -> std::io::Result<()> {
+    output::outln!(
         "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>8}  archives",
-        "VMID", "OK", "disks", "written", "seconds", "MiB/s", "RTO s"
-    );
+        "VMID",
+        "OK",
+        "disks",
+        "written",
+        "seconds",
+        "MiB/s",
+        "RTO s"
+    )?;
     for vm in &report.vms {
         let archives: Vec<String> = vm
             .archives
@@ -70,7 +76,7 @@ fn print_table(report: &drill::Report) {
                 )
             })
             .collect();
-        println!(
+        output::outln!(
             "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>8}  {}",
             vm.vmid,
             if vm.passed { "PASS" } else { "FAIL" },
@@ -81,20 +87,20 @@ fn print_table(report: &drill::Report) {
             vm.rto_seconds
                 .map_or_else(|| "-".into(), |s| format!("{s:.2}")),
             archives.join(" + ")
-        );
+        )?;
         for d in &vm.disks {
             let verified = match d.verified {
                 Some(true) => "re-read ok",
                 Some(false) => "RE-READ DIFFERS",
                 None => "not written",
             };
-            println!(
+            output::outln!(
                 "       disk {} {} ({}), table {}",
                 d.name,
                 output::size(d.size),
                 verified,
                 d.table.as_deref().unwrap_or("-")
-            );
+            )?;
             for f in &d.filesystems {
                 let state = match f.mount {
                     drill::MountState::Mounted => "mounted",
@@ -106,7 +112,7 @@ fn print_table(report: &drill::Report) {
                     .as_deref()
                     .map(|x| format!(": {x}"))
                     .unwrap_or_default();
-                println!("         fs {} {} {state}{detail}", f.id, f.fstype);
+                output::outln!("         fs {} {} {state}{detail}", f.id, f.fstype)?;
             }
         }
         for c in &vm.checks {
@@ -115,22 +121,25 @@ fn print_table(report: &drill::Report) {
                 Some(false) => "FAIL",
                 None => "skipped",
             };
-            println!(
+            output::outln!(
                 "       check {} {:?} {state}: {}",
-                c.kind, c.check, c.detail
-            );
+                c.kind,
+                c.check,
+                c.detail
+            )?;
         }
         for n in &vm.notes {
-            println!("       note: {n}");
+            output::outln!("       note: {n}")?;
         }
         if let Some(r) = &vm.reason {
-            println!("       reason: {r}");
+            output::outln!("       reason: {r}")?;
         }
     }
     let failed = report.vms.iter().filter(|v| !v.passed).count();
-    println!(
+    output::outln!(
         "{} VMs: {} passed, {failed} failed",
         report.vms.len(),
         report.vms.len() - failed
-    );
+    )?;
+    Ok(())
 }

@@ -87,7 +87,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         let verdict = verify_one(g, a, item);
         if !g.json && (!g.quiet || !verdict.ok) {
             // Quiet mode still names what failed.
-            print_verdict(&verdict);
+            print_verdict(&verdict)?;
         }
         verdicts.push(verdict);
     }
@@ -108,10 +108,10 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         } else {
             String::new()
         };
-        println!(
+        output::outln!(
             "{} archives: {ok} ok, {failed} failed{orphans}",
             items.len()
-        );
+        )?;
     }
     Ok(if failed > 0 {
         Outcome::Failed
@@ -122,7 +122,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     })
 }
 
-fn print_verdict(v: &Verdict) {
+fn print_verdict(v: &Verdict) -> std::io::Result<()> {
     if v.ok {
         let what = match v.kind.as_deref() {
             Some("tar") => format!("tar, {} entries", v.entries.unwrap_or_default()),
@@ -147,17 +147,18 @@ fn print_verdict(v: &Verdict) {
             parts.push(format!("differential of {name}"));
         }
         parts.push(what);
-        println!("OK   {} ({})", v.file, parts.join(", "));
+        output::outln!("OK   {} ({})", v.file, parts.join(", "))?;
     } else {
-        println!(
+        output::outln!(
             "FAIL {}: {}",
             v.file,
             v.error.as_deref().unwrap_or("unknown error")
-        );
+        )?;
     }
     for w in &v.warnings {
-        println!("WARN {}: {w}", v.file);
+        output::outln!("WARN {}: {w}", v.file)?;
     }
+    Ok(())
 }
 
 fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {

@@ -53,3 +53,63 @@ fn missing_config_names_the_available_ones() {
     assert_eq!(r.code, 2);
     insta::assert_snapshot!(r.stderr);
 }
+
+/// Issue 10 item 8: a closed stdout (`verify DIR | head -1`) is success, for every command that
+/// prints on stdout, in text and in JSON. The read end of a real pipe is closed before the
+/// command starts, so its first write fails with EPIPE (`println!` panicked: exit 101).
+#[test]
+fn issue10_item8_broken_pipe_is_success() {
+    let scratch = tempdir();
+    let restore = scratch.path().join("restore");
+    let restore = restore.to_str().expect("utf-8 path");
+    let vma = "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma";
+    let commands: &[&[&str]] = &[
+        &["verify", "testdata/vma/multi"],
+        &["verify", "--json", "testdata/vma/multi"],
+        &["list", vma],
+        &["list", "--json", vma],
+        &["config", vma],
+        &["completions", "bash"],
+        &["drill", "--no-write", "testdata/vma/multi"],
+        &["drill", "--json", "--no-write", "testdata/vma/multi"],
+        &["extract", vma, restore],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = pverescue()
+            .args(*args)
+            .stdout(writer)
+            .output()
+            .expect("run pverescue");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "pverescue {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("pverescue:"),
+            "pverescue {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The same through a shell pipeline, as a user types it.
+    let bin = env!("CARGO_BIN_EXE_pverescue");
+    let out = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("set -o pipefail; {bin} verify testdata/vma/multi | head -c 1 >/dev/null"),
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run bash");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
