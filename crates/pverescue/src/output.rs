@@ -18,13 +18,66 @@ pub(crate) use outln;
 use serde::Serialize;
 
 /// Prints `pverescue: <cause chain>` and, when a library knows one, a `hint:` line, on stderr.
+/// Control characters that came from an archive or a file name are escaped ([`text`]).
 pub fn print_error(err: &anyhow::Error) {
     let line = error_line(err);
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "pverescue: {line}");
+    let _ = writeln!(stderr, "pverescue: {}", text(&line));
     if let Some(hint) = hint(err) {
-        let _ = writeln!(stderr, "hint: {hint}");
+        let _ = writeln!(stderr, "hint: {}", text(&hint));
     }
+}
+
+/// A name from an archive (config, device) as one token on one line, for human output.
+///
+/// A backslash becomes `\\`; ASCII space and control characters become `\xHH`; other Unicode
+/// whitespace, control and invisible formatting characters (bidi overrides, zero-width) become
+/// `\u{HHHH}`. Everything else, non-ASCII letters included, is printed as is. So a name can
+/// neither add a line (`DEV:` lines that qmrestore's parser would accept), nor drive the terminal
+/// (ANSI escapes), nor split into two `\S+` tokens, and the escaping can be undone. JSON output
+/// keeps the exact names.
+pub fn name(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, true)
+}
+
+/// Free text that may quote archive names or file names (errors, verdicts, drill reports):
+/// like [`name`], but spaces and backslashes are kept, since the text is read, not parsed.
+pub fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, false)
+}
+
+fn escape(s: &str, token: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    let unsafe_char = |c: char| {
+        if c.is_ascii() {
+            c.is_ascii_control() || (token && (c == ' ' || c == '\\'))
+        } else {
+            c.is_control() || c.is_whitespace() || is_invisible_format(c)
+        }
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_ascii() {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Unicode format characters that change how a line looks without printing anything: bidi
+/// marks, embeddings, overrides and isolates, zero-width characters, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(u32::from(c), 0xad | 0x61c | 0x180e | 0x200b..=0x200f | 0x202a..=0x202e
+        | 0x2060..=0x2069 | 0xfeff)
 }
 
 /// The whole cause chain of an error on one line, outermost first, separated by `: `.
@@ -183,6 +236,19 @@ mod tests {
         let bytes = parse_uuid(text).expect("valid uuid");
         assert_eq!(uuid(&bytes), text);
         assert_eq!(parse_uuid("zz"), None);
+    }
+
+    #[test]
+    fn names_are_one_token_on_one_line() {
+        assert_eq!(name("drive-scsi0"), "drive-scsi0");
+        assert_eq!(name("a b\nDEV: x"), "a\\x20b\\x0aDEV:\\x20x");
+        assert_eq!(name("\u{1b}[31mred"), "\\x1b[31mred");
+        assert_eq!(name("a\\b"), "a\\\\b");
+        assert_eq!(
+            name("Überweisung\u{202e}\u{a0}"),
+            "Überweisung\\u{202e}\\u{00a0}"
+        );
+        assert_eq!(text("cannot read a b\\c\n"), "cannot read a b\\c\\x0a");
     }
 
     #[test]

@@ -15,7 +15,11 @@ pub fn run(_g: &Global, a: &ConfigArgs) -> Result<Outcome> {
     let reader = source.vma()?;
     let header = reader.header();
     let Some(config) = header.configs.iter().find(|c| c.name == a.name) else {
-        let names: Vec<&str> = header.configs.iter().map(|c| c.name.as_str()).collect();
+        let names: Vec<String> = header
+            .configs
+            .iter()
+            .map(|c| crate::output::name(&c.name).into_owned())
+            .collect();
         let have = if names.is_empty() {
             "none".to_owned()
         } else {

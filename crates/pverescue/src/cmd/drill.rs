@@ -14,7 +14,11 @@ struct Lines {
 impl drill::Progress for Lines {
     fn vm_started(&mut self, vm: &drill::VmPlan) {
         if let (false, Some(p)) = (self.quiet, &vm.point) {
-            eprintln!("drill: VM {} from {}", vm.vmid, p.file().display());
+            eprintln!(
+                "drill: VM {} from {}",
+                vm.vmid,
+                output::text(&p.file().display().to_string())
+            );
         }
     }
 }
@@ -86,7 +90,7 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
             vm.throughput / (1024.0 * 1024.0),
             vm.rto_seconds
                 .map_or_else(|| "-".into(), |s| format!("{s:.2}")),
-            archives.join(" + ")
+            output::text(&archives.join(" + "))
         )?;
         for d in &vm.disks {
             let verified = match d.verified {
@@ -96,7 +100,7 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
             };
             output::outln!(
                 "       disk {} {} ({}), table {}",
-                d.name,
+                output::name(&d.name),
                 output::size(d.size),
                 verified,
                 d.table.as_deref().unwrap_or("-")
@@ -112,7 +116,12 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
                     .as_deref()
                     .map(|x| format!(": {x}"))
                     .unwrap_or_default();
-                output::outln!("         fs {} {} {state}{detail}", f.id, f.fstype)?;
+                output::outln!(
+                    "         fs {} {} {state}{}",
+                    f.id,
+                    f.fstype,
+                    output::text(&detail)
+                )?;
             }
         }
         for c in &vm.checks {
@@ -125,14 +134,14 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
                 "       check {} {:?} {state}: {}",
                 c.kind,
                 c.check,
-                c.detail
+                output::text(&c.detail)
             )?;
         }
         for n in &vm.notes {
-            output::outln!("       note: {n}")?;
+            output::outln!("       note: {}", output::text(n))?;
         }
         if let Some(r) = &vm.reason {
-            output::outln!("       reason: {r}")?;
+            output::outln!("       reason: {}", output::text(r))?;
         }
     }
     let failed = report.vms.iter().filter(|v| !v.passed).count();

@@ -147,16 +147,20 @@ fn print_verdict(v: &Verdict) -> std::io::Result<()> {
             parts.push(format!("differential of {name}"));
         }
         parts.push(what);
-        output::outln!("OK   {} ({})", v.file, parts.join(", "))?;
+        output::outln!(
+            "OK   {} ({})",
+            output::text(&v.file),
+            output::text(&parts.join(", "))
+        )?;
     } else {
         output::outln!(
             "FAIL {}: {}",
-            v.file,
-            v.error.as_deref().unwrap_or("unknown error")
+            output::text(&v.file),
+            output::text(v.error.as_deref().unwrap_or("unknown error"))
         )?;
     }
     for w in &v.warnings {
-        output::outln!("WARN {}: {w}", v.file)?;
+        output::outln!("WARN {}: {}", output::text(&v.file), output::text(w))?;
     }
     Ok(())
 }
