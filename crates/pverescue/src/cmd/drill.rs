@@ -26,6 +26,15 @@ impl drill::Progress for Lines {
 /// Runs `pverescue drill`.
 pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
     drill::install_signal_cleanup().context("cannot install the signal handler")?;
+    // A directory without backups (an unmounted share, a wrong path) is a failure, not a drill
+    // of nothing that passes.
+    for dir in a.paths.iter().filter(|p| p.is_dir()) {
+        let survey = backupset::survey(dir)
+            .with_context(|| format!("{}: cannot scan the directory", dir.display()))?;
+        if survey.members.is_empty() {
+            anyhow::bail!("{}", super::verify::no_backups(dir, &survey.skipped));
+        }
+    }
     let plan = drill::plan(&a.paths)?;
     let opts = drill::Options {
         scratch: a.scratch.clone().unwrap_or_else(std::env::temp_dir),

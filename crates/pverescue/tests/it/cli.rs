@@ -113,3 +113,88 @@ fn issue10_item8_broken_pipe_is_success() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 10 item 9: `verify` and `drill` on a directory with nothing to check fail (exit 2,
+/// "no backups found in …", with what was skipped and why); an archive under a name vzdump did
+/// not give it is recognised by its content and verified, as `verify FILE` does.
+#[test]
+fn issue10_item9_nothing_checked_is_not_success() {
+    let t = tempdir();
+    let empty = t.path().join("empty");
+    let other = t.path().join("other");
+    let renamed = t.path().join("renamed");
+    for d in [&empty, &other, &renamed] {
+        std::fs::create_dir(d).expect("mkdir");
+    }
+    std::fs::write(
+        other.join("vzdump-qemu-100-2026_01_01-00_00_00.log"),
+        "log\n",
+    )
+    .expect("log");
+    std::fs::write(other.join("notes.txt"), "not a backup\n").expect("notes");
+    std::fs::create_dir(other.join("sub")).expect("mkdir");
+    // zstd and gzip as the real tools make them, under names vzdump never writes.
+    let image = testdata("vma/vzdump-qemu-200-2026_01_01-00_00_00.vma");
+    sh(
+        &renamed,
+        &format!(
+            "zstd -q -c {0} > web.bak && gzip -c {0} > web-copy.vma",
+            image.display()
+        ),
+    );
+    let p = |d: &std::path::Path| d.to_str().expect("utf-8").to_owned();
+
+    let r = run(&["verify", &p(&empty)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout
+            .contains(&format!("no backups found in {}", p(&empty))),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("the directory is empty"), "{}", r.stdout);
+
+    let r = run(&["verify", &p(&other)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("no backups found in"), "{}", r.stdout);
+    assert!(r.stdout.contains("SKIP"), "{}", r.stdout);
+    assert!(r.stdout.contains("notes.txt: not a backup"), "{}", r.stdout);
+    assert!(r.stdout.contains("sub: a directory"), "{}", r.stdout);
+    assert!(r.stdout.contains(".log: a task log"), "{}", r.stdout);
+
+    let r = run(&["verify", "--json", &p(&other)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(json["failed"], 1);
+    assert_eq!(json["ok"], 0);
+    assert_eq!(json["skipped"].as_array().map(Vec::len), Some(3), "{json}");
+
+    let r = run(&["verify", &p(&renamed)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stdout.contains("OK   ") && r.stdout.contains("web.bak (zstd"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("web-copy.vma (gzip"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("2 archives: 2 ok, 0 failed"),
+        "{}",
+        r.stdout
+    );
+
+    // One directory without backups fails the run even when another has some.
+    let r = run(&["verify", &p(&renamed), &p(&empty)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+
+    for dir in [&empty, &other] {
+        let r = run(&["drill", "--no-write", &p(dir)]);
+        assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("no backups found in {}", p(dir))),
+            "{}",
+            r.stderr
+        );
+    }
+}
