@@ -198,3 +198,29 @@ fn issue10_item9_nothing_checked_is_not_success() {
         );
     }
 }
+
+/// Issue 10 item 11: every command that takes `--json` prints JSON or refuses it. `config
+/// --json` gives the config's exact text (compared with what the real `vma config` printed);
+/// `completions --json` refuses, since a shell script has no JSON form.
+#[test]
+fn issue10_item11_json_is_json_or_refused() {
+    let r = run(&[
+        "config",
+        "--json",
+        "testdata/real/vzdump-qemu-103-2026_11_20-21_07_09.vma",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("config --json is JSON");
+    let real = std::fs::read_to_string(testdata(
+        "real/expected/vzdump-qemu-103-2026_11_20-21_07_09/config.stdout",
+    ))
+    .expect("real vma config output");
+    assert_eq!(json["text"], real.as_str());
+    assert_eq!(json["name"], "qemu-server.conf");
+    assert_eq!(json["size"], real.len());
+
+    let r = run(&["completions", "--json", "bash"]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(r.stderr.contains("no JSON form"), "{}", r.stderr);
+}
