@@ -52,6 +52,27 @@ pub enum Command {
     Manpage(ManpageArgs),
 }
 
+impl Command {
+    /// The subcommand's name as typed (`extract`), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::List(_) => "list",
+            Command::Config(_) => "config",
+            Command::Verify(_) => "verify",
+            Command::Extract(_) => "extract",
+            Command::Create(_) => "create",
+            Command::Merge(_) => "merge",
+            Command::Patch(_) => "patch",
+            Command::Partitions(_) => "partitions",
+            Command::Mount(_) => "mount",
+            Command::Umount(_) => "umount",
+            Command::Drill(_) => "drill",
+            Command::Completions(_) => "completions",
+            Command::Manpage(_) => "manpage",
+        }
+    }
+}
+
 /// List the configs and disks of a VMA archive (output compatible with `vma list`).
 #[derive(Debug, Args)]
 #[command(

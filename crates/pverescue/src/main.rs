@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         Ok(Outcome::Failed) => ExitCode::from(2),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            output::print_error(&err);
+            output::print_error(&err, cli.command.name());
             ExitCode::from(2)
         }
     }

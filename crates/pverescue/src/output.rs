@@ -19,11 +19,12 @@ use serde::Serialize;
 
 /// Prints `pverescue: <cause chain>` and, when a library knows one, a `hint:` line, on stderr.
 /// Control characters that came from an archive or a file name are escaped ([`text`]).
-pub fn print_error(err: &anyhow::Error) {
+/// `command` is the subcommand that failed (`extract`), for hints that name its flags.
+pub fn print_error(err: &anyhow::Error, command: &str) {
     let line = error_line(err);
     let mut stderr = io::stderr().lock();
     let _ = writeln!(stderr, "pverescue: {}", text(&line));
-    if let Some(hint) = hint(err) {
+    if let Some(hint) = cli_hint(err, command).or_else(|| hint(err)) {
         let _ = writeln!(stderr, "hint: {}", text(&hint));
     }
 }
@@ -95,6 +96,59 @@ pub fn error_line(err: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// Hints that depend on what the command line can do, where a library's advice is generic or
+/// names a flag the failing command does not have.
+fn cli_hint(err: &anyhow::Error, command: &str) -> Option<String> {
+    for cause in err.chain() {
+        let cause = cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
+        if let Some(v) = cause.downcast_ref::<vma::Error>() {
+            match v {
+                // Every input has been decompressed already: "decompress it first" is wrong here.
+                vma::Error::BadMagic { at: 0, .. } => {
+                    return Some(
+                        "this is not a VMA archive (any compression was already undone): \
+                         list, config and extract read VM backups (vzdump-qemu-…); a container \
+                         backup (vzdump-lxc-….tar) is checked with `pverescue verify`"
+                            .into(),
+                    );
+                }
+                vma::Error::TargetExists { .. } => {
+                    return Some(
+                        "choose a directory that does not exist yet, or add --force to restore \
+                         into this one (files with the same names are replaced)"
+                            .into(),
+                    );
+                }
+                vma::Error::InvalidTarget { reason } if reason.contains("no directory") => {
+                    return Some(format!(
+                        "give a directory to restore into (pverescue {command} ARCHIVE DIR), or \
+                         send every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = cause.downcast_ref::<backupset::DeltaError>() {
+            // merge takes the full as its first argument; it has no --base flag.
+            if command == "merge" && d.backup {
+                let given = d.base.rsplit('/').next().unwrap_or(&d.base);
+                let named = d.made_against.as_deref()?;
+                let strip = backupset::name::strip_compression;
+                if strip(named) != strip(given) {
+                    return Some(format!(
+                        "this differential was made against {named}, not {given}: give that full \
+                         first (pverescue merge FULL DIFF -o OUT)"
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Finds the first library error in the chain that carries a hint.

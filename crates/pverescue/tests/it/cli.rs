@@ -224,3 +224,58 @@ fn issue10_item11_json_is_json_or_refused() {
     assert!(r.stdout.is_empty(), "{}", r.stdout);
     assert!(r.stderr.contains("no JSON form"), "{}", r.stderr);
 }
+
+/// Issue 10 item 14: hints say what this command can do. `list` of a gzip file that is not a
+/// VMA does not say "decompress it first" (it was decompressed); an existing target directory
+/// names --force; `merge` with the wrong full does not suggest --base (merge takes the full as
+/// its first argument); `extract ARCHIVE` without DIR says how to give one.
+#[test]
+fn issue10_item14_hints_name_what_the_command_can_do() {
+    let t = tempdir();
+    sh(t.path(), "printf 'not a backup\\n' | gzip -c > notvma.gz");
+    let notvma = t.path().join("notvma.gz");
+    let r = run(&["list", notvma.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 2);
+    let hint = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_default();
+    assert!(!hint.contains("decompress"), "{}", r.stderr);
+    assert!(hint.contains("not a VMA archive"), "{}", r.stderr);
+
+    let vma = "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma";
+    let r = run(&["extract", vma, t.path().to_str().expect("utf-8")]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("hint: ") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["extract", vma]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("hint: give a directory to restore into"),
+        "{}",
+        r.stderr
+    );
+
+    let out = t.path().join("merged.vma.zst");
+    let r = run(&[
+        "merge",
+        "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma.gz",
+        "testdata/real/vzdump-qemu-100-2020_05_01-01_00_02.vma.zst--differential-2020_05_03-01_00_05.vcdiff.zst",
+        "-o",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(!r.stderr.contains("--base"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("made against vzdump-qemu-100-2020_05_01-01_00_02.vma.zst"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}
