@@ -1,5 +1,7 @@
 //! `pverescue drill`: prove that the newest backup of every VM restores, mounts and passes checks.
 
+use std::io::Write as _;
+
 use anyhow::{Context, Result};
 
 use crate::Outcome;
@@ -23,9 +25,52 @@ impl drill::Progress for Lines {
     }
 }
 
+/// Says on stderr what an interrupt cleaned up, before the process exits with 128 + signal.
+fn report_interrupt(done: &drill::Interrupted) {
+    let name = match done.signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    };
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut did = vec![
+        format!(
+            "stopped {}",
+            plural(done.checks_stopped, "check command", "check commands")
+        ),
+        format!(
+            "released {}",
+            plural(done.mounts_released, "mount", "mounts")
+        ),
+    ];
+    for d in &done.removed {
+        did.push(format!("removed {}", d.display()));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "pverescue: drill interrupted by {name}: {}",
+        output::text(&did.join(", "))
+    );
+    for (d, e) in &done.not_removed {
+        let _ = writeln!(
+            stderr,
+            "pverescue: could not remove {}: {e}",
+            output::text(&d.display().to_string())
+        );
+    }
+}
+
 /// Runs `pverescue drill`.
 pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
-    drill::install_signal_cleanup().context("cannot install the signal handler")?;
+    drill::install_signal_cleanup(report_interrupt).context("cannot install the signal handler")?;
     // A directory without backups (an unmounted share, a wrong path) is a failure, not a drill
     // of nothing that passes.
     for dir in a.paths.iter().filter(|p| p.is_dir()) {
@@ -69,14 +114,14 @@ pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
 
 fn print_table(report: &drill::Report) -> std::io::Result<()> {
     output::outln!(
-        "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>8}  archives",
+        "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>9}  archives",
         "VMID",
         "OK",
         "disks",
         "written",
         "seconds",
         "MiB/s",
-        "RTO s"
+        "restore s"
     )?;
     for vm in &report.vms {
         let archives: Vec<String> = vm
@@ -90,7 +135,7 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
             })
             .collect();
         output::outln!(
-            "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>8}  {}",
+            "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>9}  {}",
             vm.vmid,
             if vm.passed { "PASS" } else { "FAIL" },
             output::size(vm.disk_bytes),
@@ -155,8 +200,9 @@ fn print_table(report: &drill::Report) -> std::io::Result<()> {
     }
     let failed = report.vms.iter().filter(|v| !v.passed).count();
     output::outln!(
-        "{} VMs: {} passed, {failed} failed",
+        "{} VM{}: {} passed, {failed} failed",
         report.vms.len(),
+        if report.vms.len() == 1 { "" } else { "s" },
         report.vms.len() - failed
     )?;
     Ok(())
