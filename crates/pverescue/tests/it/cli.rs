@@ -279,3 +279,72 @@ fn issue10_item14_hints_name_what_the_command_can_do() {
     );
     assert!(!out.exists());
 }
+
+/// The Examples section of `pverescue CMD --help` with the terminal `columns` wide.
+fn examples(cmd: &str, columns: &str) -> Vec<String> {
+    let out = pverescue()
+        .args([cmd, "--help"])
+        .env("COLUMNS", columns)
+        .output()
+        .expect("run pverescue");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .skip_while(|l| !l.starts_with("Examples:"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Issue 10 item 16: every example in `--help` (and so in the man pages made from it) can be
+/// copied and pasted: no line is longer than 80 columns, so clap does not wrap one in the
+/// middle of a command at 100 (nor at 80), and a long command is split with `\` continuations
+/// that bash accepts.
+#[test]
+fn issue10_item16_help_examples_are_copy_pasteable() {
+    let commands = [
+        "list",
+        "config",
+        "verify",
+        "extract",
+        "create",
+        "merge",
+        "patch",
+        "drill",
+        "completions",
+    ];
+    for cmd in commands {
+        let wide = examples(cmd, "1000");
+        assert!(!wide.is_empty(), "{cmd} --help has examples");
+        assert_eq!(
+            examples(cmd, "100"),
+            wide,
+            "{cmd}: examples wrap at 100 columns"
+        );
+        assert_eq!(
+            examples(cmd, "80"),
+            wide,
+            "{cmd}: examples wrap at 80 columns"
+        );
+        for (i, line) in wide.iter().enumerate() {
+            assert!(line.chars().count() <= 80, "{cmd}: {line:?}");
+            if line.ends_with(" \\") {
+                let next = wide.get(i + 1).map_or("", String::as_str);
+                assert!(
+                    next.starts_with("      "),
+                    "{cmd}: continuation of {line:?}"
+                );
+            }
+        }
+        // Each example is a complete shell command: bash can parse the lines joined.
+        let script: String = wide
+            .iter()
+            .map(|l| format!("{}\n", l.trim_start()))
+            .collect();
+        let parsed = std::process::Command::new("bash")
+            .args(["-n", "-c", &script])
+            .status()
+            .expect("bash -n");
+        assert!(parsed.success(), "{cmd}: bash cannot parse\n{script}");
+    }
+}
