@@ -263,6 +263,13 @@ fn ctrl_c_during_a_drill_leaves_nothing() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Issue 10 item 18: not silent; the check (in its own process group, so the terminal's
+    // Ctrl-C did not reach it) was stopped by the drill.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("drill interrupted by SIGINT: stopped 1 check command, released"),
+        "{stderr}"
+    );
     assert_nothing_left(&scratch);
 }
 
