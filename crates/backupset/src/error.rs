@@ -123,7 +123,7 @@ impl Error {
                 "put the full next to the differential, or name it with --base FULL".into(),
             ),
             Error::Delta { source, .. } => source.hint().map(str::to_owned),
-            Error::Vma { source, .. } => source.hint().map(str::to_owned),
+            Error::Vma { source, .. } => source.hint(),
             Error::Unpack(e) => e.hint().map(str::to_owned),
             Error::Tar { .. } => Some(
                 "the container backup is damaged or truncated; `tar tvf` shows how far it reads".into(),

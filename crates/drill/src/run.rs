@@ -145,7 +145,7 @@ fn restore_and_check(
     let reader = vma::Reader::new(&mut archive).map_err(|e| {
         with_hint(
             &format!("{name}: cannot read the VMA header: {e}"),
-            e.hint().map(String::from),
+            e.hint(),
         )
     })?;
     let devices = reader.header().devices.clone();
@@ -170,12 +170,7 @@ fn restore_and_check(
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let report = vma::extract::extract(reader, &ExtractOptions::default(), outputs, &mut ())
-        .map_err(|e| {
-            with_hint(
-                &format!("{name}: restore failed: {e}"),
-                e.hint().map(String::from),
-            )
-        })?;
+        .map_err(|e| with_hint(&format!("{name}: restore failed: {e}"), e.hint()))?;
     r.restore_seconds = t0.elapsed().as_secs_f64();
     r.bytes_read = counter.load(Ordering::Relaxed);
     r.archive_bytes = report.summary.bytes_read;
@@ -210,20 +205,13 @@ fn restore_and_check(
             digest: w.digest.map(|g| g.to_string()),
             ..DiskReport::default()
         };
-        let reread = File::open(&w.path).and_then(|f| vma::DiskDigest::of_reader(f, w.size));
-        match (reread, w.digest) {
-            (Ok(got), Some(want)) => {
-                d.verified = Some(got == want);
-                if got != want {
-                    failures.push(format!("{}: the restored image reads back differently (digest {got}, written {want})", w.name));
-                }
+        match sink::verify::verify(w, None) {
+            Ok(checked) => d.verified = checked.then_some(true),
+            Err(e @ sink::Error::VerifyMismatch { .. }) => {
+                d.verified = Some(false);
+                failures.push(e.to_string());
             }
-            (Err(e), _) => failures.push(format!(
-                "{}: cannot re-read {}: {e}",
-                w.name,
-                w.path.display()
-            )),
-            (Ok(_), None) => {}
+            Err(e) => failures.push(format!("{}: {e}", w.name)),
         }
         let scan = File::open(&w.path)
             .map_err(|e| e.to_string())

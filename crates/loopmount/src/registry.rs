@@ -87,32 +87,23 @@ fn release_locked(reg: &mut Registry) -> usize {
     n
 }
 
-/// Starts (once per process) a thread that, on SIGINT, SIGTERM or SIGHUP, releases every active
-/// mount and loop device of this crate and then exits with status 128 + signal number.
+/// Makes SIGINT, SIGTERM and SIGHUP release every active mount and loop device of this crate,
+/// then exit with status 128 + signal number, through the process-wide [`cleanup`] handler
+/// (which also runs what other libraries registered, e.g. removing half-written files).
 ///
 /// Call it early in `main`. Signals that arrive while a mount is being set up wait until that
 /// mount is complete and registered, then everything is released.
 pub fn install_signal_cleanup() -> Result<()> {
-    static INSTALLED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    let r = INSTALLED.get_or_init(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-            .map_err(|e| e.to_string())?;
-        std::thread::Builder::new()
-            .name("loopmount-signals".into())
-            .spawn(move || {
-                if let Some(sig) = signals.forever().next() {
-                    let mut reg = lock();
-                    release_locked(&mut reg);
-                    std::process::exit(128 + sig);
-                }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(())
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        cleanup::on_signal(cleanup::Stage::Mounts, || {
+            let mut reg = lock();
+            release_locked(&mut reg);
+        });
     });
-    r.clone().map_err(|e| Error::Io {
+    cleanup::install().map_err(|source| Error::Io {
         op: "install signal handler",
         path: PathBuf::new(),
-        source: std::io::Error::other(e),
+        source,
     })
 }

@@ -1,27 +1,25 @@
-//! Bounded random access over any `Read + Seek`.
+//! Bounded random access over any [`ReadAt`] view.
 
-use std::io::{Read, Seek, SeekFrom};
+use diskview::ReadAt;
 
 use crate::error::{Error, Result};
 
 /// The largest single read this crate ever makes (GPT entry arrays, LVM metadata text).
 pub(crate) const MAX_READ: u64 = 16 * 1024 * 1024;
 
-/// A `Read + Seek` with its length, read only through bounds-checked calls.
-pub(crate) struct Disk<'a, R> {
-    inner: &'a mut R,
+/// A view with its length, read only through bounds-checked calls.
+pub(crate) struct Disk<'a, R: ?Sized> {
+    inner: &'a R,
     size: u64,
 }
 
-impl<'a, R: Read + Seek> Disk<'a, R> {
-    /// Wraps `inner` and measures it by seeking to its end (works for files and block devices).
-    pub(crate) fn new(inner: &'a mut R) -> Result<Self> {
-        let size = inner.seek(SeekFrom::End(0)).map_err(|source| Error::Io {
-            at: 0,
-            len: 0,
-            source,
-        })?;
-        Ok(Disk { inner, size })
+impl<'a, R: ReadAt + ?Sized> Disk<'a, R> {
+    /// Wraps `inner`.
+    pub(crate) fn new(inner: &'a R) -> Self {
+        Disk {
+            size: inner.size(),
+            inner,
+        }
     }
 
     /// Length of the image in bytes.
@@ -71,8 +69,7 @@ impl<'a, R: Read + Seek> Disk<'a, R> {
             limit: MAX_READ,
         })?;
         let mut buf = vec![0u8; n];
-        self.inner.seek(SeekFrom::Start(at)).map_err(io)?;
-        self.inner.read_exact(&mut buf).map_err(io)?;
+        self.inner.read_exact_at(&mut buf, at).map_err(io)?;
         Ok(buf)
     }
 }

@@ -1,6 +1,6 @@
 //! GUID partition tables: header and entry-array CRCs, backup fallback, 512/4096-byte sectors.
 
-use std::io::{Read, Seek};
+use diskview::ReadAt;
 
 use crate::disk::Disk;
 use crate::error::{Error, Result};
@@ -59,7 +59,7 @@ pub(crate) struct Gpt {
 }
 
 /// Reads and checks the header at `lba` (which must say it lives at `lba`).
-pub(crate) fn read_header<R: Read + Seek>(
+pub(crate) fn read_header<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     lba: u64,
     ss: u64,
@@ -144,7 +144,7 @@ pub(crate) fn read_header<R: Read + Seek>(
 }
 
 /// Reads and checks the entry array that `header` describes.
-pub(crate) fn read_entries<R: Read + Seek>(
+pub(crate) fn read_entries<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     header: &GptHeader,
     ss: u64,
@@ -208,7 +208,11 @@ pub(crate) fn read_entries<R: Read + Seek>(
 }
 
 /// Reads one complete copy (header at `lba`, then its entries).
-pub(crate) fn read_copy<R: Read + Seek>(disk: &mut Disk<'_, R>, lba: u64, ss: u64) -> Result<Gpt> {
+pub(crate) fn read_copy<R: ReadAt + ?Sized>(
+    disk: &mut Disk<'_, R>,
+    lba: u64,
+    ss: u64,
+) -> Result<Gpt> {
     let header = read_header(disk, lba, ss)?;
     let entries = read_entries(disk, &header, ss)?;
     Ok(Gpt { header, entries })
@@ -218,7 +222,7 @@ pub(crate) fn read_copy<R: Read + Seek>(disk: &mut Disk<'_, R>, lba: u64, ss: u6
 ///
 /// Returns `Ok(None)` when there is no sign of a GPT at all (no `EFI PART` at LBA 1 for either
 /// sector size and no protective MBR entry).
-pub(crate) fn probe<R: Read + Seek>(
+pub(crate) fn probe<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     sector_sizes: &[u64],
     protective: bool,
@@ -296,7 +300,7 @@ pub(crate) fn probe<R: Read + Seek>(
 }
 
 /// Adds a warning when the backup copy that a good primary points to is missing or differs.
-fn check_backup<R: Read + Seek>(
+fn check_backup<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     primary: &Gpt,
     ss: u64,

@@ -81,6 +81,8 @@ mod types;
 
 use std::io::{Read, Seek};
 
+use diskview::ReadAt;
+
 use serde::Serialize;
 
 pub use error::{Error, Result};
@@ -269,8 +271,20 @@ pub fn scan<R: Read + Seek>(image: &mut R) -> Result<Scan> {
     scan_with(image, &ScanOptions::default())
 }
 
-/// Scans an image: partition table, filesystem signatures, LVM2 volumes.
+/// Scans an image (a file, a block device, anything `Read + Seek`): partition table, filesystem
+/// signatures, LVM2 volumes.
 pub fn scan_with<R: Read + Seek>(image: &mut R, opts: &ScanOptions) -> Result<Scan> {
+    let view = diskview::Seekable::new(image).map_err(|source| Error::Io {
+        at: 0,
+        len: 0,
+        source,
+    })?;
+    scan_view(&view, opts)
+}
+
+/// Scans any random-access view of a disk ([`diskview::ReadAt`]): what every source of round 2
+/// (PBS images, virtnbdbackup chains, staged archives) hands in.
+pub fn scan_view<V: ReadAt + ?Sized>(image: &V, opts: &ScanOptions) -> Result<Scan> {
     let sizes: Vec<u64> = match opts.sector_size {
         Some(s) if matches!(s, 512 | 1024 | 2048 | 4096) => vec![s],
         Some(s) => {
@@ -282,7 +296,7 @@ pub fn scan_with<R: Read + Seek>(image: &mut R, opts: &ScanOptions) -> Result<Sc
         }
         None => vec![512, 4096],
     };
-    let mut disk = Disk::new(image)?;
+    let mut disk = Disk::new(image);
     let mut warnings = Vec::new();
     let mbr = disk.read_up_to(0, 512)?;
     let protective = mbr::is_protective(&mbr);

@@ -1,7 +1,7 @@
 //! LVM2 physical volumes: the label, the metadata area's current text, and the volume groups and
 //! logical volumes it describes, with each linear LV's byte extents in the image.
 
-use std::io::{Read, Seek};
+use diskview::ReadAt;
 
 use serde::Serialize;
 
@@ -131,7 +131,7 @@ pub(crate) struct FoundPv {
 }
 
 /// Reads the PV label and metadata of the container at `start` (`size` bytes).
-pub(crate) fn read_pv<R: Read + Seek>(
+pub(crate) fn read_pv<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     start: u64,
     size: u64,
@@ -213,7 +213,7 @@ pub(crate) fn read_pv<R: Read + Seek>(
 }
 
 /// Reads the current metadata text of one metadata area; `None` for an area without a VG.
-fn read_mda<R: Read + Seek>(
+fn read_mda<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     pv_start: u64,
     off: u64,
@@ -312,7 +312,7 @@ fn plain(uuid: &str) -> String {
 }
 
 /// Builds the volume groups from the PVs found, using the newest metadata of each VG.
-pub(crate) fn assemble<R: Read + Seek>(
+pub(crate) fn assemble<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     pvs: &[FoundPv],
     warnings: &mut Vec<String>,
@@ -353,7 +353,7 @@ pub(crate) fn assemble<R: Read + Seek>(
         .collect()
 }
 
-fn build_vg<R: Read + Seek>(
+fn build_vg<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     found: &[FoundPv],
     id: &str,
@@ -402,7 +402,7 @@ fn build_vg<R: Read + Seek>(
     })
 }
 
-fn build_lv<R: Read + Seek>(
+fn build_lv<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     found: &[FoundPv],
     vg: &str,

@@ -1,7 +1,7 @@
 //! MBR (DOS) partition tables, including the chain of extended boot records.
 
+use diskview::ReadAt;
 use std::collections::HashSet;
-use std::io::{Read, Seek};
 
 use crate::disk::Disk;
 use crate::error::{Error, Result};
@@ -84,7 +84,7 @@ pub(crate) enum Role {
 }
 
 /// Reads the primary entries of `mbr` and follows every extended chain.
-pub(crate) fn parse<R: Read + Seek>(
+pub(crate) fn parse<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     mbr: &[u8],
     sector_size: u64,
@@ -139,7 +139,7 @@ pub(crate) fn parse<R: Read + Seek>(
     Ok(out)
 }
 
-fn walk_extended<R: Read + Seek>(
+fn walk_extended<R: ReadAt + ?Sized>(
     disk: &mut Disk<'_, R>,
     ext: &MbrEntry,
     ss: u64,
@@ -239,8 +239,7 @@ mod tests {
         let ebr = 10 * 512;
         put(&mut img[ebr..ebr + 512], 0, 0x83, 1, 4);
         put(&mut img[ebr..ebr + 512], 1, 0x05, link, 4);
-        let mut cur = std::io::Cursor::new(img);
-        let mut disk = Disk::new(&mut cur)?;
+        let mut disk = Disk::new(&img[..]);
         let mbr = disk.read_exact_at("MBR", 0, 512)?;
         parse(&mut disk, &mbr, 512, &mut Vec::new())
     }

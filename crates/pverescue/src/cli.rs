@@ -130,8 +130,10 @@ pub struct VerifyArgs {
 #[command(
     after_help = "Disks are written as DIR/disk-<devname>.raw (exactly the disk size, sparse: \
                         zero blocks stay holes) and configs as DIR/<name>, as `vma extract` does. \
-                        A disk is first written as tmp-disk-<devname>.raw and renamed only when \
-                        every cluster has been seen; on failure the partial files are removed.\n\n\
+                        Every file is first written as .<name>.partial-<pid> and gets its name \
+                        only when every cluster has been seen, never replacing a file (with \
+                        --force, replacing a file but never writing through a link); on failure, \
+                        Ctrl-C or SIGTERM everything the run created is removed.\n\n\
                         --map sends a disk elsewhere in the same pass, like Proxmox's restore map: \
                         onto a block device (bare metal: zero blocks are written as zeros, with \
                         BLKZEROOUT when the device supports it), onto a file (zero blocks stay \

@@ -117,20 +117,24 @@ fn cli_hint(err: &anyhow::Error, command: &str) -> Option<String> {
                             .into(),
                     );
                 }
-                vma::Error::TargetExists { .. } => {
-                    return Some(
-                        "choose a directory that does not exist yet, or add --force to restore \
-                         into this one (files with the same names are replaced)"
-                            .into(),
-                    );
-                }
-                vma::Error::InvalidTarget { reason } if reason.contains("no directory") => {
-                    return Some(format!(
-                        "give a directory to restore into (pverescue {command} ARCHIVE DIR), or \
-                         send every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
-                    ));
-                }
                 _ => {}
+            }
+        }
+        // The sink's errors arrive alone or inside a vma::Error; its TargetExists hint already
+        // names --force.
+        let sink_error =
+            cause
+                .downcast_ref::<sink::Error>()
+                .or(match cause.downcast_ref::<vma::Error>() {
+                    Some(vma::Error::Sink(e)) => Some(&**e),
+                    _ => None,
+                });
+        if let Some(sink::Error::InvalidTarget { reason }) = sink_error {
+            if reason.contains("no directory") {
+                return Some(format!(
+                    "give a directory to restore into (pverescue {command} ARCHIVE DIR), or send \
+                     every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
+                ));
             }
         }
         if let Some(d) = cause.downcast_ref::<backupset::DeltaError>() {
@@ -177,7 +181,7 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
 
 fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(v) = e.downcast_ref::<vma::Error>() {
-        return v.hint().map(str::to_owned);
+        return v.hint();
     }
     if let Some(u) = e.downcast_ref::<unpack::Error>() {
         return u.hint().map(str::to_owned);
@@ -193,6 +197,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     }
     if let Some(n) = e.downcast_ref::<crate::targets::NeedsYes>() {
         return Some(n.hint().to_owned());
+    }
+    if let Some(s) = e.downcast_ref::<sink::Error>() {
+        return s.hint();
     }
     if let Some(b) = e.downcast_ref::<blockdev::Error>() {
         return b.hint().map(str::to_owned);

@@ -1,11 +1,10 @@
 //! `extract --map`: parse the mapping, check every target before a byte is written, confirm, and
 //! verify by re-reading afterwards. The checks themselves live in the `blockdev` library.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use vma::extract::{Report, Target, TargetKind};
+use anyhow::{Context, Result};
+use vma::extract::{Report, Target};
 
 use crate::output;
 
@@ -69,11 +68,7 @@ pub fn prepare(
     let mut checked = Vec::new();
     let mut needs_yes = Vec::new();
     for m in maps {
-        let Some(disk) = header
-            .devices
-            .iter()
-            .find(|d| d.name == m.drive || d.name.strip_prefix("drive-") == Some(m.drive.as_str()))
-        else {
+        let Some(disk) = header.drive(&m.drive) else {
             // The extractor names the drives the archive has.
             checked.push((m.drive.clone(), None));
             continue;
@@ -122,30 +117,16 @@ pub fn prepare(
     Ok(targets)
 }
 
-/// Re-reads every written disk and compares its digest with the one computed while writing.
-pub fn verify(report: &Report) -> Result<()> {
+/// Re-reads every written disk and compares it with the digest computed while writing; the
+/// outcome per disk (`Some(true)` when re-read and equal). A difference is an error.
+pub fn verify(report: &Report) -> Result<Vec<Option<bool>>> {
+    let mut out = Vec::new();
     for d in &report.disks {
-        let Some(want) = d.digest else { continue };
-        let got = reread(&d.path, d.size, d.kind)
-            .with_context(|| format!("verify {}: cannot re-read {}", d.name, d.path.display()))?;
-        if got != want {
-            bail!(
-                "verify {}: {} reads back differently: digest {got}, written {want}",
-                d.name,
-                d.path.display()
-            );
-        }
+        let checked = sink::verify::verify(d, Some(blockdev::flush_buffers))
+            .with_context(|| format!("verify {} on {}", d.name, d.path.display()))?;
+        out.push(checked.then_some(true));
     }
-    Ok(())
-}
-
-fn reread(path: &Path, size: u64, kind: TargetKind) -> std::io::Result<vma::DiskDigest> {
-    let f = File::open(path)?;
-    if kind == TargetKind::Device {
-        // Read what is on the device, not what is still cached in memory.
-        blockdev::flush_buffers(&f)?;
-    }
-    vma::DiskDigest::of_reader(std::io::BufReader::with_capacity(1 << 20, f), size)
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 //! where there is something useful to say.
 
 use std::fmt;
-use std::path::PathBuf;
 
 /// Result alias for this crate.
 pub type Result<T> = std::result::Result<T, Error>;
@@ -21,30 +20,6 @@ pub enum Error {
         what: &'static str,
         /// Absolute archive offset of the operation.
         at: u64,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A file system operation of the extractor failed.
-    #[error("cannot {op} {}: {source}", path.display())]
-    File {
-        /// The operation ("create", "write", "rename", …).
-        op: &'static str,
-        /// The file or directory.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Writing a disk failed.
-    #[error("cannot write {len} bytes at byte {at} of {}: {source}", path.display())]
-    WriteAt {
-        /// The file or device being written.
-        path: PathBuf,
-        /// Offset of the write in the disk.
-        at: u64,
-        /// Its length.
-        len: u64,
         /// The underlying error.
         #[source]
         source: std::io::Error,
@@ -309,33 +284,9 @@ pub enum Error {
         /// The first cluster not written.
         cluster: u64,
     },
-    /// The extraction target already exists.
-    #[error("{} already exists", path.display())]
-    TargetExists {
-        /// The existing directory or file.
-        path: PathBuf,
-    },
-    /// A block device target holds fewer bytes than the disk.
-    #[error(
-        "{} is too small for {disk}: it holds {size} bytes, the disk needs {needed}",
-        path.display()
-    )]
-    TargetTooSmall {
-        /// The disk.
-        disk: String,
-        /// The target.
-        path: PathBuf,
-        /// The target's size in bytes.
-        size: u64,
-        /// The disk's size in bytes.
-        needed: u64,
-    },
-    /// The outputs asked for are contradictory or incomplete.
-    #[error("invalid restore target: {reason}")]
-    InvalidTarget {
-        /// What is wrong.
-        reason: String,
-    },
+    /// Writing an output failed (the `sink` crate's error, which names the path).
+    #[error("{0}")]
+    Sink(#[source] Box<sink::Error>),
     /// A requested drive is not in the archive.
     #[error("no drive named {name:?} in the archive (available: {})", available.join(", "))]
     UnknownDrive {
@@ -346,9 +297,18 @@ pub enum Error {
     },
 }
 
+impl From<sink::Error> for Error {
+    fn from(e: sink::Error) -> Self {
+        Error::Sink(Box::new(e))
+    }
+}
+
 impl Error {
     /// A short piece of advice for the user, where one helps.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        if let Error::Sink(e) = self {
+            return e.hint();
+        }
         Some(match self {
             Error::MissingCluster { .. } => {
                 "the archive is incomplete: the backup was probably interrupted"
@@ -365,14 +325,6 @@ impl Error {
             Error::TrailingGarbage { .. } => {
                 "data follows the last extent: the file may be damaged or have something appended"
             }
-            Error::TargetExists { .. } => {
-                "choose a directory that does not exist yet, or force reuse"
-            }
-            Error::TargetTooSmall { .. } => "choose a target at least as large as the disk",
-            Error::WriteAt { source, .. } if source.kind() == std::io::ErrorKind::StorageFull => {
-                "the target is full: restore where there is room for the disks' stored bytes \
-                 (`stored_bytes` in `pverescue verify --json`; zero blocks take no space)"
-            }
             Error::UnknownDrive { .. } => {
                 "drives are named as in the archive (drive-scsi0) or in short form (scsi0)"
             }
@@ -380,7 +332,8 @@ impl Error {
                 "the archive mixes data from more than one backup or is damaged"
             }
             _ => return None,
-        })
+        }
+        .to_owned())
     }
 }
 

@@ -69,17 +69,14 @@
 #![deny(missing_docs)]
 
 mod coverage;
-pub mod digest;
 mod error;
 pub mod extract;
 pub mod format;
 mod read;
 mod write;
 
-pub use digest::DiskDigest;
 pub use error::{Error, Result};
 pub use format::{BLOCK_SIZE, CLUSTER_SIZE};
-pub use read::{
-    Cluster, Config, DATA_ALIGN, Device, Extent, Header, Progress, Reader, Runs, Summary,
-};
+pub use read::{Cluster, Config, DATA_ALIGN, Device, Extent, Header, Reader, Runs, Summary};
+pub use sink::{DiskDigest, Progress};
 pub use write::{NewArchive, Writer, encode_header};

@@ -34,6 +34,12 @@ impl Header {
         self.configs.iter().find(|c| c.name == name)
     }
 
+    /// The device a user means by `name`: its full name (`drive-scsi0`) or the short form
+    /// (`scsi0`).
+    pub fn drive(&self, name: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.answers_to(name))
+    }
+
     /// Total number of clusters over all devices (the denominator of progress).
     pub fn total_clusters(&self) -> u64 {
         self.devices
@@ -64,6 +70,11 @@ pub struct Device {
 }
 
 impl Device {
+    /// True when `name` is this device's full name (`drive-scsi0`) or its short form (`scsi0`).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name == name || self.name.strip_prefix("drive-") == Some(name)
+    }
+
     /// Whether this device holds saved VM RAM rather than a disk.
     pub fn is_vmstate(&self) -> bool {
         self.name == format::VMSTATE_NAME
@@ -179,14 +190,6 @@ pub struct Summary {
     /// Archive bytes consumed, header included.
     pub bytes_read: u64,
 }
-
-/// Receives progress reports from long operations. Every method has a no-op default.
-pub trait Progress {
-    /// `done` of `total` clusters have been processed; called about once per extent.
-    fn clusters(&mut self, _done: u64, _total: u64) {}
-}
-
-impl Progress for () {}
 
 /// A used blockinfo entry of the current extent, with the position of its data in the buffer.
 #[derive(Debug, Clone, Copy)]
@@ -437,16 +440,15 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads the whole archive, reporting progress about once per extent, then [`Reader::finish`]es it.
-    pub fn verify(mut self, progress: &mut dyn Progress) -> Result<Summary> {
-        let total = self.header.total_clusters();
+    pub fn verify(mut self, progress: &mut dyn sink::Progress) -> Result<Summary> {
         let mut last_extents = 0;
         while self.next_cluster()?.is_some() {
             if self.summary.extents != last_extents {
                 last_extents = self.summary.extents;
-                progress.clusters(self.summary.clusters, total);
+                progress.read(self.pos);
             }
         }
-        progress.clusters(self.summary.clusters, total);
+        progress.read(self.pos);
         self.finish()
     }
 

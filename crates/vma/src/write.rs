@@ -1,7 +1,7 @@
 //! The writer, byte-faithful to the reference `vma create` (spec §5 and §14).
 
 use std::collections::HashSet;
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::coverage::{DeviceClusters, Refusal};
 use crate::error::{Error, Result};
@@ -119,6 +119,41 @@ impl<W: Write> Writer<W> {
             dev_id,
             cluster,
         });
+        Ok(())
+    }
+
+    /// Stores a whole disk, device `dev_id` of `size` bytes, read front to back from `image`;
+    /// reports the bytes read so far to `progress` about every 4 MiB.
+    pub fn write_disk(
+        &mut self,
+        dev_id: u8,
+        image: &mut dyn Read,
+        size: u64,
+        progress: &mut dyn sink::Progress,
+    ) -> Result<()> {
+        let mut buf = vec![0u8; CLUSTER_SIZE as usize];
+        let clusters = size.div_ceil(CLUSTER_SIZE);
+        for cluster in 0..clusters {
+            let start = cluster * CLUSTER_SIZE;
+            let len = usize::try_from((size - start).min(CLUSTER_SIZE)).unwrap_or(buf.len());
+            let chunk = &mut buf[..len];
+            image.read_exact(chunk).map_err(|source| Error::Io {
+                what: "disk image",
+                at: start,
+                source,
+            })?;
+            let number = u32::try_from(cluster).map_err(|_| Error::LimitExceeded {
+                what: "disk size",
+                at: 0,
+                value: size,
+                limit: u64::from(u32::MAX) * CLUSTER_SIZE,
+            })?;
+            self.write_cluster(dev_id, number, chunk)?;
+            if cluster.is_multiple_of(64) {
+                progress.read(start + len as u64);
+            }
+        }
+        progress.read(size);
         Ok(())
     }
 

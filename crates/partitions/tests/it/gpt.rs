@@ -282,3 +282,19 @@ fn check_against_sfdisk_4k(scan: &partitions::Scan, expected: &[SfdiskPart]) {
         assert_eq!((&p.type_id, &p.name), (ty, name));
     }
 }
+
+/// Any random-access view scans like the file it shows: here the GPT image as a window of a
+/// larger image (a disk inside a bigger file at 1 MiB), read through `diskview`.
+#[test]
+fn a_window_of_a_larger_image_scans_through_the_view() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = make_gpt(dir.path());
+    let outer = sparse(dir.path(), "outer.img", 66 * MIB);
+    write_at(&outer, MIB, &img);
+    let file = diskview::FileView::open(&outer).expect("open");
+    let window = diskview::Window::new(&file, MIB, 64 * MIB).expect("window");
+    let scan = partitions::scan_view(&window, &partitions::ScanOptions::default()).expect("scan");
+    assert_eq!(scan.table, TableKind::Gpt);
+    assert_eq!(scan.disk_size, 64 * MIB);
+    check_against_sfdisk(&img, &scan);
+}

@@ -1,13 +1,12 @@
 //! `pverescue create`: make a VMA archive from raw images and config files.
 
 use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
-use vma::Progress;
 
 use crate::Outcome;
 use crate::cli::{CreateArgs, Global};
@@ -150,45 +149,41 @@ fn disk_spec(index: usize, spec: &str) -> Result<DiskSpec> {
 
 fn write_archive(
     g: &Global,
-    file: File,
+    file: &mut File,
     tmp: &Path,
     archive: &vma::NewArchive,
     disks: &[DiskSpec],
     compression: unpack::Compression,
 ) -> Result<()> {
+    let file = file
+        .try_clone()
+        .with_context(|| format!("{}: cannot reopen", tmp.display()))?;
     let sink = unpack::compressor(file, compression)?;
     let mut writer = vma::Writer::new(sink, archive)?;
-    let total: u64 = disks
-        .iter()
-        .map(|d| d.size.div_ceil(vma::CLUSTER_SIZE))
-        .sum();
-    let mut bar = Bar::new(g, "create");
-    let mut done = 0u64;
-    let mut buf = vec![0u8; vma::CLUSTER_SIZE as usize];
+    let total: u64 = disks.iter().map(|d| d.size).sum();
+    let mut bar = Bar::new(g, "create").total(total);
+    let mut before = 0u64;
     for (i, disk) in disks.iter().enumerate() {
         let dev_id =
             u8::try_from(i + 1).context("too many disks for one VMA archive (254 at most)")?;
         let mut image = File::open(&disk.image)
             .with_context(|| format!("{}: cannot open disk image", disk.image.display()))?;
-        let clusters = disk.size.div_ceil(vma::CLUSTER_SIZE);
-        for cluster in 0..clusters {
-            let start = cluster * vma::CLUSTER_SIZE;
-            let len = (disk.size - start).min(vma::CLUSTER_SIZE) as usize;
-            let chunk = &mut buf[..len];
-            image.read_exact(chunk).with_context(|| {
-                format!("{}: read failed at byte {start}", disk.image.display())
-            })?;
-            let number =
-                u32::try_from(cluster).context("disk too large for VMA (256 TiB at most)")?;
-            writer.write_cluster(dev_id, number, chunk)?;
-            done += 1;
-            if done.is_multiple_of(64) {
-                bar.clusters(done, total);
-            }
-        }
+        writer
+            .write_disk(dev_id, &mut image, disk.size, &mut Offset(&mut bar, before))
+            .with_context(|| format!("{}: cannot archive", disk.image.display()))?;
+        before += disk.size;
     }
     let sink = writer.finish()?;
     sink.finish()
         .with_context(|| format!("{}: cannot finish the compressed stream", tmp.display()))?;
     Ok(())
+}
+
+/// Reports the bytes of one disk as a position in all the disks.
+struct Offset<'a>(&'a mut Bar, u64);
+
+impl sink::Progress for Offset<'_> {
+    fn read(&mut self, done: u64) {
+        self.0.position(self.1 + done);
+    }
 }

@@ -56,6 +56,7 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let counter = source.archive.counter();
     let base = source.archive.diff().map(|d| d.base.display().to_string());
     let note = source.diff_note();
+    cleanup::install().context("cannot install the signal handler")?;
     let reader = source.vma()?;
     // Every target is checked (and confirmed) before a single byte is written.
     let mapped = targets::prepare(reader.header(), &a.maps, a.yes, g.quiet || g.json)?;
@@ -73,17 +74,19 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         Some(d) => format!(" into {}", d.display()),
         None => String::new(),
     };
-    let mut bar = Bar::new(g, &name);
+    let mut bar = Bar::new(g, &name).input(&a.archive, counter.clone());
     let report = vma::extract::extract(reader, &opts, outputs, &mut bar)
         .with_context(|| format!("{name}: restore{into} failed"))?;
     bar.finish();
-    if a.verify {
-        targets::verify(&report)?;
-    }
+    // The outcome of the re-read, per disk: only disks that were really re-read count.
+    let verified: Vec<Option<bool>> = if a.verify {
+        targets::verify(&report)?
+    } else {
+        vec![None; report.disks.len()]
+    };
     let seconds = started.elapsed().as_secs_f64();
     let compressed = counter.load(std::sync::atomic::Ordering::Relaxed);
     let warnings = source.archive.warnings();
-    let verified = a.verify.then_some(true);
 
     if g.json {
         output::print_json(&Json {
@@ -103,15 +106,16 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
             disks: report
                 .disks
                 .iter()
-                .map(|d| JsonDisk {
-                    dev_id: d.dev_id,
+                .zip(&verified)
+                .map(|(d, verified)| JsonDisk {
+                    dev_id: u8::try_from(d.id).unwrap_or(u8::MAX),
                     name: d.name.clone(),
                     path: d.path.display().to_string(),
-                    target: kind_name(d.kind),
+                    target: d.kind.name(),
                     size: d.size,
                     stored_bytes: d.stored_bytes,
                     sparse_bytes: d.sparse_bytes,
-                    verified,
+                    verified: *verified,
                 })
                 .collect(),
             skipped: report.skipped.clone(),
@@ -125,7 +129,7 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
         for c in &report.configs {
             println!("  config {:<28} {:>12}", c.name, output::size(c.size));
         }
-        for d in &report.disks {
+        for (d, verified) in report.disks.iter().zip(&verified) {
             // Files in DIR by their name; mapped targets by their whole path.
             let shown = match (&a.dir, d.path.file_name()) {
                 (Some(dir), Some(f)) if d.path.parent() == Some(dir.as_path()) => {
@@ -133,7 +137,11 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
                 }
                 _ => d.path.display().to_string(),
             };
-            let check = if a.verify { ", verified" } else { "" };
+            let check = if *verified == Some(true) {
+                ", verified"
+            } else {
+                ""
+            };
             println!(
                 "  disk   {shown:<28} {:>12}  ({} data, {} sparse{check})",
                 output::size(d.size),
@@ -165,12 +173,4 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     } else {
         Outcome::Warnings
     })
-}
-
-fn kind_name(k: vma::extract::TargetKind) -> &'static str {
-    match k {
-        vma::extract::TargetKind::NewFile => "new file",
-        vma::extract::TargetKind::ExistingFile => "existing file",
-        vma::extract::TargetKind::Device => "block device",
-    }
 }

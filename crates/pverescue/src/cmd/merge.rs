@@ -41,8 +41,11 @@ pub fn run(g: &Global, a: &MergeArgs) -> Result<Outcome> {
         );
     }
     let compression = unpack::Compression::from_path(&a.output);
-    let mut bar = Bar::new(g, &name);
+    let mut bar = Bar::new(g, &name).input(&a.diff, source.archive.counter());
     let checked = outfile::create_new(&a.output, "merge", |file, tmp| {
+        let file = file
+            .try_clone()
+            .with_context(|| format!("{}: cannot reopen", tmp.display()))?;
         let mut sink = unpack::compressor(file, compression)?;
         let checked = backupset::check_into(&mut source.archive, &mut sink, &mut bar)?;
         sink.finish()

@@ -76,9 +76,7 @@ pub fn run(g: &Global, a: &PatchArgs) -> Result<Outcome> {
     let bytes = if to_stdout {
         copy(&mut reader, &mut io::stdout().lock(), Path::new("<stdout>"))?
     } else {
-        outfile::create_new(&a.output, "patch", |mut file, tmp| {
-            copy(&mut reader, &mut file, tmp)
-        })?
+        outfile::create_new(&a.output, "patch", |file, tmp| copy(&mut reader, file, tmp))?
     };
     let seconds = started.elapsed().as_secs_f64();
     let format_name = |k: vcdiff::DeltaKind| match k {

@@ -266,7 +266,7 @@ fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
         verdict.compression = Some(source.archive.format().to_string());
         verdict.base = source.archive.diff().map(|d| d.base.display().to_string());
         verdict.kind = Some(source.archive.content().name().to_owned());
-        let mut bar = Bar::new(g, source.name());
+        let mut bar = Bar::new(g, source.name()).input(&item.path, source.archive.counter());
         let checked = backupset::check_into(&mut source.archive, &mut std::io::sink(), &mut bar)?;
         match checked {
             backupset::Checked::Vma {

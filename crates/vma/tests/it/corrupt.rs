@@ -437,7 +437,7 @@ fn dropped_last_extent_is_missing_clusters() {
     assert_eq!(e.to_string(), "missing cluster 116 of device drive-scsi0");
     assert_eq!(
         e.hint(),
-        Some("the archive is incomplete: the backup was probably interrupted")
+        Some("the archive is incomplete: the backup was probably interrupted".to_owned())
     );
     let e = Reader::new(&b[..EXT3])
         .unwrap()

@@ -1,0 +1,115 @@
+//! What must be undone when the process is interrupted, in one place.
+//!
+//! Several libraries hold things that must not outlive an interrupted run: `loopmount` holds loop
+//! devices and mounts, `sink` holds half-written files, `drill` holds scratch directories and
+//! running check commands. Each registers an undo action here with [`on_signal`], and the binary
+//! calls [`install`] once: on SIGINT, SIGTERM or SIGHUP one thread runs every action, in
+//! [`Stage`] order (children first, then mounts and loop devices, then files, then
+//! directories), and exits with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
+//!
+//! An action must take the lock its library uses while setting things up, so that a signal seen
+//! in the middle of a set-up waits until the set-up is complete and registered, and then undoes it
+//! whole. Actions never panic and never print: the process is about to exit.
+//!
+//! ```
+//! cleanup::on_signal(cleanup::Stage::Files, || { /* remove half-written files */ });
+//! cleanup::install()?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// When an action runs relative to the others: earlier stages first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    /// Child processes (stop them before removing what they use).
+    Children,
+    /// Mounts and loop devices.
+    Mounts,
+    /// Files this process created.
+    Files,
+    /// Directories this process created (after the files in them).
+    Dirs,
+}
+
+type Action = Box<dyn Fn() + Send + Sync>;
+
+static ACTIONS: Mutex<Vec<(Stage, Action)>> = Mutex::new(Vec::new());
+
+fn actions() -> MutexGuard<'static, Vec<(Stage, Action)>> {
+    ACTIONS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Registers `action` to run on an interrupt, in `stage`. Actions of one stage run in the order
+/// they were registered. Registering is meant to happen once per library (the action then undoes
+/// whatever that library holds at the time), not once per resource.
+pub fn on_signal(stage: Stage, action: impl Fn() + Send + Sync + 'static) {
+    actions().push((stage, Box::new(action)));
+}
+
+/// Runs every registered action in stage order, as a signal would (without exiting). For a
+/// caller that must give up everything at once for another reason.
+pub fn run_all() {
+    let mut list = actions();
+    list.sort_by_key(|(stage, _)| *stage);
+    for (_, action) in list.iter() {
+        action();
+    }
+}
+
+/// Starts (once per process) the thread that, on SIGINT, SIGTERM or SIGHUP, runs every
+/// registered action and exits with 128 + the signal number. Later calls do nothing.
+pub fn install() -> std::io::Result<()> {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = INSTALLED.get_or_init(|| {
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            .map_err(|e| e.to_string())?;
+        std::thread::Builder::new()
+            .name("cleanup-signals".into())
+            .spawn(move || {
+                if let Some(sig) = signals.forever().next() {
+                    run_all();
+                    std::process::exit(128 + sig);
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    });
+    r.clone().map_err(std::io::Error::other)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn actions_run_in_stage_order() {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        for (stage, tag) in [
+            (Stage::Dirs, "dirs"),
+            (Stage::Files, "files"),
+            (Stage::Children, "children"),
+            (Stage::Mounts, "mounts"),
+            (Stage::Files, "files2"),
+        ] {
+            let order = Arc::clone(&order);
+            on_signal(stage, move || {
+                order.lock().unwrap_or_else(|p| p.into_inner()).push(tag)
+            });
+        }
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&count);
+        on_signal(Stage::Children, move || {
+            c.fetch_add(1, Ordering::SeqCst);
+        });
+        run_all();
+        let got = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(got, ["children", "mounts", "files", "files2", "dirs"]);
+        assert_eq!(count.load(Ordering::SeqCst), 1);
+    }
+}
