@@ -106,19 +106,14 @@ fn cli_hint(err: &anyhow::Error, command: &str) -> Option<String> {
             .downcast_ref::<io::Error>()
             .and_then(|io| io.get_ref())
             .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
-        if let Some(v) = cause.downcast_ref::<vma::Error>() {
-            match v {
-                // Every input has been decompressed already: "decompress it first" is wrong here.
-                vma::Error::BadMagic { at: 0, .. } => {
-                    return Some(
-                        "this is not a VMA archive (any compression was already undone): \
-                         list, config and extract read VM backups (vzdump-qemu-…); a container \
-                         backup (vzdump-lxc-….tar) is checked with `pverescue verify`"
-                            .into(),
-                    );
-                }
-                _ => {}
-            }
+        // Every input has been decompressed already: "decompress it first" is wrong here.
+        if let Some(vma::Error::BadMagic { at: 0, .. }) = cause.downcast_ref::<vma::Error>() {
+            return Some(
+                "this is not a VMA archive (any compression was already undone): list, config \
+                 and extract read VM backups (vzdump-qemu-…); a container backup \
+                 (vzdump-lxc-….tar) is checked with `pverescue verify`"
+                    .into(),
+            );
         }
         // The sink's errors arrive alone or inside a vma::Error; its TargetExists hint already
         // names --force.
@@ -129,13 +124,13 @@ fn cli_hint(err: &anyhow::Error, command: &str) -> Option<String> {
                     Some(vma::Error::Sink(e)) => Some(&**e),
                     _ => None,
                 });
-        if let Some(sink::Error::InvalidTarget { reason }) = sink_error {
-            if reason.contains("no directory") {
-                return Some(format!(
-                    "give a directory to restore into (pverescue {command} ARCHIVE DIR), or send \
-                     every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
-                ));
-            }
+        if let Some(sink::Error::InvalidTarget { reason }) = sink_error
+            && reason.contains("no directory")
+        {
+            return Some(format!(
+                "give a directory to restore into (pverescue {command} ARCHIVE DIR), or send \
+                 every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
+            ));
         }
         if let Some(d) = cause.downcast_ref::<backupset::DeltaError>() {
             // merge takes the full as its first argument; it has no --base flag.
