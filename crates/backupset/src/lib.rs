@@ -9,7 +9,8 @@
 //! - [`name`]: the naming rule ([`full_name_of`]: everything before `--differential-`) and
 //!   [`classify`] for file names.
 //! - [`scan`]: a backup directory as a list of fulls, differentials with their full, and
-//!   orphans (differentials whose full is gone).
+//!   orphans (differentials whose full is gone); [`survey`] also says what it skipped and why,
+//!   and recognises renamed archives by their content.
 //! - [`Archive`]: opens a full or a differential and reads as the full archive it stands for.
 //!   A differential is recognised by the VCDIFF magic after its outer compression is removed,
 //!   never by its name; its full is found by name or given ([`OpenOptions::base`]), and may use
@@ -65,4 +66,4 @@ pub use check::{Checked, check_into};
 pub use error::{DeltaError, Error, Result};
 pub use name::{FileClass, classify, full_name_of, full_path_of};
 pub use open::{Archive, Content, DiffInfo, OpenOptions};
-pub use scan::{Member, Role, scan};
+pub use scan::{Member, Role, Skipped, Survey, scan, survey};

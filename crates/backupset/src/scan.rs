@@ -3,8 +3,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::io::Read as _;
+
 use crate::error::{Error, Result};
 use crate::name::{FileClass, classify};
+use crate::open::Content;
 
 /// The role of one backup file in its directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,30 +35,80 @@ pub struct Member {
     pub role: Role,
 }
 
+/// A file of a backup directory that is not checked, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Path of the file (the directory joined with its name).
+    pub path: PathBuf,
+    /// Why it is not a backup to check, e.g. "a task log, not a backup".
+    pub reason: String,
+    /// True for the files vzdump writes next to a backup (`.log`, `.notes`, `.protected`):
+    /// expected, so callers may leave them out of their listings.
+    pub companion: bool,
+}
+
+/// What [`survey`] found in a directory: the backups, and everything else with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// The backups, sorted by name, each full right before its differentials.
+    pub members: Vec<Member>,
+    /// The other entries, sorted by name.
+    pub skipped: Vec<Skipped>,
+}
+
 /// Lists the backups in `dir` (not recursive), sorted by name, so each full comes right before
-/// its differentials. Logs and other files are left out.
+/// its differentials. See [`survey`] for what counts as a backup; the rest is left out.
 pub fn scan(dir: &Path) -> Result<Vec<Member>> {
+    Ok(survey(dir)?.members)
+}
+
+/// Sorts the entries of `dir` (not recursive) into backups and skipped files.
+///
+/// A file named by vzdump (`vzdump-qemu-…`, or `…--differential-….vcdiff[.ext]`) is a backup by
+/// its name, as before. Any other file is recognised by its content, as `verify FILE` does: a
+/// VMA or tar archive inside any supported compression is a full (a renamed backup is still a
+/// backup). A VCDIFF delta under another name is skipped, since its name does not say which
+/// full it needs. Everything else (logs, notes, directories, unreadable files) is skipped with
+/// the reason, so that a caller can say why nothing was found.
+pub fn survey(dir: &Path) -> Result<Survey> {
     let io = |source| Error::Io {
         op: "read directory",
         path: dir.to_path_buf(),
         source,
     };
-    let mut names = Vec::new();
+    let mut entries = Vec::new();
     for entry in fs::read_dir(dir).map_err(io)? {
         let entry = entry.map_err(io)?;
-        let is_file = entry
-            .file_type()
-            .map(|t| t.is_file() || t.is_symlink())
-            .unwrap_or(false);
-        if is_file {
-            names.push(entry.file_name().to_string_lossy().into_owned());
-        }
+        // Follows symlinks: a link to a backup is a backup.
+        let kind = fs::metadata(entry.path()).map(|m| m.file_type());
+        entries.push((entry.file_name().to_string_lossy().into_owned(), kind));
     }
-    names.sort();
-    let mut out = Vec::new();
-    for name in &names {
-        let path = dir.join(name);
-        let role = match classify(name) {
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Survey::default();
+    for (name, kind) in entries {
+        let path = dir.join(&name);
+        let skip = |reason: String| Skipped {
+            path: path.clone(),
+            reason,
+            companion: false,
+        };
+        match kind {
+            Ok(k) if k.is_file() => {}
+            Ok(k) if k.is_dir() => {
+                out.skipped
+                    .push(skip("a directory (the scan is not recursive)".into()));
+                continue;
+            }
+            Ok(_) => {
+                out.skipped.push(skip("not a regular file".into()));
+                continue;
+            }
+            Err(e) => {
+                out.skipped.push(skip(format!("cannot stat: {e}")));
+                continue;
+            }
+        }
+        let role = match classify(&name) {
             FileClass::Full => Role::Full,
             FileClass::Differential { full } => {
                 let base = dir.join(&full);
@@ -67,11 +120,77 @@ pub fn scan(dir: &Path) -> Result<Vec<Member>> {
                     }
                 }
             }
-            FileClass::Other => continue,
+            FileClass::Other => {
+                if let Some(reason) = companion(&name) {
+                    out.skipped.push(Skipped {
+                        companion: true,
+                        ..skip(reason)
+                    });
+                    continue;
+                }
+                match sniff(&path) {
+                    Ok(()) => Role::Full,
+                    Err(reason) => {
+                        out.skipped.push(skip(reason));
+                        continue;
+                    }
+                }
+            }
         };
-        out.push(Member { path, role });
+        out.members.push(Member { path, role });
     }
     Ok(out)
+}
+
+/// The files vzdump writes next to a backup (spec: vma.md, file names), skipped unread.
+fn companion(name: &str) -> Option<String> {
+    [
+        (".log", "a task log"),
+        (".notes", "backup notes"),
+        (".protected", "a protection marker"),
+    ]
+    .iter()
+    .find(|(ext, _)| name.ends_with(ext))
+    .map(|(_, what)| format!("{what}, not a backup"))
+}
+
+/// Recognises a backup not named by vzdump from its first bytes after decompression: `Ok` for a
+/// VMA or tar archive, else why it is not one.
+fn sniff(path: &Path) -> std::result::Result<(), String> {
+    let mut input = match unpack::open(path) {
+        Ok(i) => i,
+        Err(e) => return Err(format!("cannot read it ({e})")),
+    };
+    let format = input.format();
+    let mut head = [0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match input.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                return Err(format!(
+                    "not a backup: {format} data that does not decode ({e})"
+                ));
+            }
+        }
+    }
+    let head = &head[..n];
+    if vcdiff::sniff(head) == Some(vcdiff::DeltaKind::Vcdiff) {
+        return Err(
+            "a VCDIFF delta whose name does not say which full it belongs to \
+                    (`verify --base FULL FILE` checks it)"
+                .into(),
+        );
+    }
+    match Content::sniff(head) {
+        Content::Vma | Content::Tar => Ok(()),
+        Content::Unknown if n == 0 => Err("not a backup: empty".into()),
+        Content::Unknown => Err(format!(
+            "not a backup: not named vzdump-…, and no VMA or tar archive inside ({format} data)"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +218,52 @@ mod tests {
         assert!(matches!(roles[1], Role::Differential { base } if base.ends_with(full)));
         assert!(matches!(roles[2], Role::Orphan { .. }));
         assert!(scan(&dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn survey_recognises_renamed_archives_and_says_what_it_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma.zst");
+        fs::copy(&fixture, dir.path().join("web.bak")).expect("copy");
+        fs::write(
+            dir.path().join("vzdump-qemu-1-2020_01_01-00_00_00.log"),
+            b"log",
+        )
+        .expect("log");
+        fs::write(dir.path().join("empty.vma"), b"").expect("empty");
+        // A VCDIFF header (magic, version 0) under a name that does not name its full.
+        fs::write(dir.path().join("delta.bin"), [0xd6, 0xc3, 0xc4, 0, 0]).expect("delta");
+        fs::create_dir(dir.path().join("sub")).expect("mkdir");
+        let s = survey(dir.path()).expect("survey");
+        assert_eq!(
+            s.members,
+            [Member {
+                path: dir.path().join("web.bak"),
+                role: Role::Full
+            }]
+        );
+        let skipped: Vec<(String, bool)> = s
+            .skipped
+            .iter()
+            .map(|k| {
+                let name = k.path.file_name().expect("name").to_string_lossy();
+                (format!("{name}: {}", k.reason), k.companion)
+            })
+            .collect();
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert!(
+            skipped[0].0.starts_with("delta.bin: a VCDIFF delta"),
+            "{skipped:?}"
+        );
+        assert_eq!(skipped[1], ("empty.vma: not a backup: empty".into(), false));
+        assert!(skipped[2].0.starts_with("sub: a directory"), "{skipped:?}");
+        assert_eq!(
+            skipped[3],
+            (
+                "vzdump-qemu-1-2020_01_01-00_00_00.log: a task log, not a backup".into(),
+                true
+            )
+        );
     }
 }

@@ -16,21 +16,24 @@
 //!    can read read-only through its own loop device (`loopmount`), runs the checks
 //!    ([`Options::check_files`], [`Options::check_cmds`]), unmounts, and removes the scratch files.
 //! 3. The [`Report`] holds one [`VmReport`] per VM: archives, bytes, times, throughput, disks,
-//!    partitions, filesystems, checks, the estimated restore time of the whole disk set, and
+//!    partitions, filesystems, checks, the measured restore time of the whole disk set, and
 //!    `passed` with the `reason` when not. It is plain serde data; `docs/drill.md` is its schema.
 //!
 //! A failing VM never stops the drill. Mounting needs root; without it (or with
 //! [`Options::no_mount`]) filesystems and checks are reported as skipped with the reason, never as
-//! passed. [`install_signal_cleanup`] makes an interrupt release every mount and loop device and
-//! remove the scratch directory before the process exits.
+//! passed.
 //!
-//! # Estimated restore time (RTO)
+//! # Restore time (`rto_seconds`)
 //!
 //! `throughput = disk_bytes / restore_seconds`, where `restore_seconds` is the streaming pass alone
-//! (read, decompress, decode a differential, write), and `rto_seconds = disk_bytes / throughput`
-//! for the sum of the VM's disk sizes. When the whole disk set was restored this equals the measured
-//! streaming time; it is reported separately so that a partial or `--no-write` drill (which skips the
-//! write cost and so is a lower bound) can still be scaled to the full disk set.
+//! (read, decompress, decode a differential, write), and `rto_seconds = restore_seconds`: the
+//! *measured* time of the streaming restore of the VM's whole disk set onto the scratch directory,
+//! not a prediction for other storage. `docs/drill.md` says how to get a figure to plan with (run
+//! the drill where the recovery would run). With `--no-write` it is a lower bound.
+//!
+//! An interrupt stops the running check commands (each leads its own process group), releases
+//! the mounts and removes the scratch directory; [`install_signal_cleanup`] hands an
+//! [`Interrupted`] summary to the caller to print before the process exits.
 //!
 //! # Non-goals
 //!
@@ -65,7 +68,7 @@ mod run;
 
 use std::path::PathBuf;
 
-pub use cleanup::install_signal_cleanup;
+pub use cleanup::{Interrupted, install_signal_cleanup};
 pub use plan::{Plan, Point, VmPlan, plan};
 pub use report::{
     CheckReport, DiskReport, FsReport, MountState, PartitionReport, Report, SCHEMA_VERSION,

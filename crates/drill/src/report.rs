@@ -49,7 +49,8 @@ pub struct VmReport {
     pub restore_seconds: f64,
     /// Disk bytes per second of the streaming restore: `disk_bytes / restore_seconds`.
     pub throughput: f64,
-    /// Estimated restore time of the full disk set: `disk_bytes / throughput` (see `docs/drill.md`).
+    /// Measured time of the streaming restore of the whole disk set (`restore_seconds`); not a
+    /// prediction for other storage (see `docs/drill.md`).
     pub rto_seconds: Option<f64>,
     /// The disks.
     pub disks: Vec<DiskReport>,

@@ -2,8 +2,9 @@
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -65,6 +66,7 @@ pub fn run(plan: &Plan, opts: &Options, progress: &mut dyn Progress) -> Result<R
     for vm in &plan.vms {
         progress.vm_started(vm);
         let r = drill_vm(vm, opts, &root);
+        cleanup::wait_if_stopping();
         progress.vm_finished(&r);
         vms.push(r);
     }
@@ -177,7 +179,8 @@ fn restore_and_check(
     r.disk_bytes = disks.iter().map(|d| d.size).sum();
     if r.restore_seconds > 0.0 {
         r.throughput = r.disk_bytes as f64 / r.restore_seconds;
-        r.rto_seconds = (r.throughput > 0.0).then(|| r.disk_bytes as f64 / r.throughput);
+        // Measured, not modelled: see docs/drill.md.
+        r.rto_seconds = Some(r.restore_seconds);
     }
     if opts.no_write {
         for d in &disks {
@@ -283,6 +286,9 @@ fn restore_and_check(
         let _ = checks_without_mounts(opts, r, &why);
     } else {
         run_checks(opts, r, &mounts);
+        // A check stopped by an interrupt must not be reported as failed: the signal thread
+        // is releasing everything and ends the process.
+        cleanup::wait_if_stopping();
     }
     for (what, m) in mounts {
         if let Err(e) = m.unmount() {
@@ -314,7 +320,7 @@ fn checks_without_mounts(
             kind: "file".into(),
             check: f.clone(),
             passed: None,
-            detail: format!("skipped: {why}"),
+            detail: why.to_owned(),
         });
     }
     for c in &opts.check_cmds {
@@ -322,7 +328,7 @@ fn checks_without_mounts(
             kind: "cmd".into(),
             check: c.clone(),
             passed: None,
-            detail: format!("skipped: {why}"),
+            detail: why.to_owned(),
         });
     }
     Ok(())
@@ -349,13 +355,29 @@ fn run_checks(opts: &Options, r: &mut VmReport, mounts: &[(String, loopmount::Mo
     }
     for c in &opts.check_cmds {
         for (what, m) in mounts {
+            if cleanup::stopping() {
+                return;
+            }
             // The command gets the mount point as its last argument, as a shell would pass "$1".
+            // It leads its own process group, so that an interrupt can stop it with everything
+            // it started (cleanup::stop_children) before the mounts are released.
             let out = Command::new("sh")
                 .arg("-c")
                 .arg(format!("{c} \"$1\""))
                 .arg("sh")
                 .arg(m.mountpoint())
-                .output();
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .process_group(0)
+                .spawn()
+                .and_then(|child| {
+                    let pid = child.id();
+                    cleanup::register_child(pid);
+                    let out = child.wait_with_output();
+                    cleanup::unregister_child(pid);
+                    out
+                });
             let (passed, detail) = match out {
                 Ok(o) => (o.status.success(), format!("{what}: {}", o.status)),
                 Err(e) => (false, format!("{what}: cannot run sh: {e}")),

@@ -52,6 +52,27 @@ pub enum Command {
     Manpage(ManpageArgs),
 }
 
+impl Command {
+    /// The subcommand's name as typed (`extract`), for messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::List(_) => "list",
+            Command::Config(_) => "config",
+            Command::Verify(_) => "verify",
+            Command::Extract(_) => "extract",
+            Command::Create(_) => "create",
+            Command::Merge(_) => "merge",
+            Command::Patch(_) => "patch",
+            Command::Partitions(_) => "partitions",
+            Command::Mount(_) => "mount",
+            Command::Umount(_) => "umount",
+            Command::Drill(_) => "drill",
+            Command::Completions(_) => "completions",
+            Command::Manpage(_) => "manpage",
+        }
+    }
+}
+
 /// List the configs and disks of a VMA archive (output compatible with `vma list`).
 #[derive(Debug, Args)]
 #[command(
@@ -164,7 +185,7 @@ pub struct ExtractArgs {
 #[command(
     after_help = "The output is compressed according to its extension (.zst, .gz, .lzo; \
                         anything else is plain VMA). An existing file is never overwritten.\n\n\
-                        Examples:\n  pverescue create vzdump-qemu-100-2024_01_02-03_04_05.vma.zst \
+                        Examples:\n  pverescue create vzdump-qemu-100-2024_01_02-03_04_05.vma.zst \\\n      \
                         -c qemu-server.conf -d drive-scsi0=disk.raw\n  \
                         pverescue create out.vma -c vm.conf -d a.raw -d b.raw"
 )]
@@ -203,8 +224,9 @@ pub struct DiffOptions {
     after_help = "The result is checked completely (a VMA: every cluster of every disk; a tar: \
                         its structure) while it is written under a temporary name, and gets its \
                         name only then. What `pve-xdelta3 -d` did, without Proxmox.\n\n\
-                        Examples:\n  pverescue merge vzdump-qemu-100-2020_05_01-01_00_02.vma.zst \
-                        vzdump-qemu-100-2020_05_01-01_00_02.vma.zst--differential-2020_05_03-01_00_05.vcdiff.zst \
+                        Examples:\n  full=vzdump-qemu-100-2020_05_01-01_00_02.vma.zst\n  \
+                        delta=$full--differential-2020_05_03-01_00_05.vcdiff.zst\n  \
+                        pverescue merge \"$full\" \"$delta\" \\\n      \
                         -o vzdump-qemu-100-2020_05_03-01_00_05.vma.zst"
 )]
 pub struct MergeArgs {
@@ -307,7 +329,8 @@ pub struct UmountArgs {
                         failing VM does not stop the drill. Exit code 0 only when every VM \
                         passed, 2 otherwise. The JSON report is documented in docs/drill.md.\n\n\
                         Examples:\n  pverescue drill /mnt/pbs/dump --report drill.json\n  \
-                        pverescue drill /mnt/pbs/dump --check-file /etc/hostname --check-cmd 'test -d'\n  \
+                        pverescue drill /mnt/pbs/dump --check-file /etc/hostname \\\n      \
+                        --check-cmd 'test -d'\n  \
                         pverescue drill --no-write vzdump-qemu-100-2024_01_02-03_04_05.vma.zst"
 )]
 pub struct DrillArgs {

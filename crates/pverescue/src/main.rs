@@ -28,6 +28,7 @@ pub enum Outcome {
 }
 
 fn main() -> ExitCode {
+    exit_on_closed_stdout_panic();
     let cli = Cli::parse();
     let g = &cli.global;
     let result = match &cli.command {
@@ -51,8 +52,28 @@ fn main() -> ExitCode {
         Ok(Outcome::Failed) => ExitCode::from(2),
         Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            output::print_error(&err);
+            output::print_error(&err, cli.command.name());
             ExitCode::from(2)
         }
     }
+}
+
+/// A closed stdout is success for every command (ripgrep's rule). Commands print through
+/// `output::outln!`, whose error reaches `main` as a broken pipe; a `println!` left in a command
+/// would panic instead (exit 101, or SIGABRT in the `panic = "abort"` build), so this hook turns
+/// exactly that panic into exit 0 as well.
+fn exit_on_closed_stdout_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

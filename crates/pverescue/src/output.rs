@@ -1,17 +1,84 @@
 //! Rendering shared by the commands: error lines with hints, sizes, times, JSON.
+//!
+//! Everything a command prints on stdout goes through [`outln!`] or [`print_json`], which return
+//! the write error instead of panicking as `println!` does: a closed stdout (`verify DIR | head`)
+//! then ends the command through `main`, which counts a broken pipe as success.
 
 use std::io::{self, Write};
+
+/// `println!` on stdout that returns an `io::Result` instead of panicking when stdout is closed.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+pub(crate) use outln;
 
 use serde::Serialize;
 
 /// Prints `pverescue: <cause chain>` and, when a library knows one, a `hint:` line, on stderr.
-pub fn print_error(err: &anyhow::Error) {
+/// Control characters that came from an archive or a file name are escaped ([`text`]).
+/// `command` is the subcommand that failed (`extract`), for hints that name its flags.
+pub fn print_error(err: &anyhow::Error, command: &str) {
     let line = error_line(err);
     let mut stderr = io::stderr().lock();
-    let _ = writeln!(stderr, "pverescue: {line}");
-    if let Some(hint) = hint(err) {
-        let _ = writeln!(stderr, "hint: {hint}");
+    let _ = writeln!(stderr, "pverescue: {}", text(&line));
+    if let Some(hint) = cli_hint(err, command).or_else(|| hint(err)) {
+        let _ = writeln!(stderr, "hint: {}", text(&hint));
     }
+}
+
+/// A name from an archive (config, device) as one token on one line, for human output.
+///
+/// A backslash becomes `\\`; ASCII space and control characters become `\xHH`; other Unicode
+/// whitespace, control and invisible formatting characters (bidi overrides, zero-width) become
+/// `\u{HHHH}`. Everything else, non-ASCII letters included, is printed as is. So a name can
+/// neither add a line (`DEV:` lines that qmrestore's parser would accept), nor drive the terminal
+/// (ANSI escapes), nor split into two `\S+` tokens, and the escaping can be undone. JSON output
+/// keeps the exact names.
+pub fn name(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, true)
+}
+
+/// Free text that may quote archive names or file names (errors, verdicts, drill reports):
+/// like [`name`], but spaces and backslashes are kept, since the text is read, not parsed.
+pub fn text(s: &str) -> std::borrow::Cow<'_, str> {
+    escape(s, false)
+}
+
+fn escape(s: &str, token: bool) -> std::borrow::Cow<'_, str> {
+    use std::fmt::Write as _;
+    let unsafe_char = |c: char| {
+        if c.is_ascii() {
+            c.is_ascii_control() || (token && (c == ' ' || c == '\\'))
+        } else {
+            c.is_control() || c.is_whitespace() || is_invisible_format(c)
+        }
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if c == '\\' {
+            out.push_str("\\\\");
+        } else if c.is_ascii() {
+            let _ = write!(out, "\\x{:02x}", u32::from(c));
+        } else {
+            let _ = write!(out, "\\u{{{:04x}}}", u32::from(c));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Unicode format characters that change how a line looks without printing anything: bidi
+/// marks, embeddings, overrides and isolates, zero-width characters, the byte-order mark.
+fn is_invisible_format(c: char) -> bool {
+    matches!(u32::from(c), 0xad | 0x61c | 0x180e | 0x200b..=0x200f | 0x202a..=0x202e
+        | 0x2060..=0x2069 | 0xfeff)
 }
 
 /// The whole cause chain of an error on one line, outermost first, separated by `: `.
@@ -29,6 +96,58 @@ pub fn error_line(err: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// Hints that depend on what the command line can do, where a library's advice is generic or
+/// names a flag the failing command does not have.
+fn cli_hint(err: &anyhow::Error, command: &str) -> Option<String> {
+    for cause in err.chain() {
+        let cause = cause
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .map_or(cause, |inner| inner as &(dyn std::error::Error + 'static));
+        // Every input has been decompressed already: "decompress it first" is wrong here.
+        if let Some(vma::Error::BadMagic { at: 0, .. }) = cause.downcast_ref::<vma::Error>() {
+            return Some(
+                "this is not a VMA archive (any compression was already undone): list, config \
+                 and extract read VM backups (vzdump-qemu-…); a container backup \
+                 (vzdump-lxc-….tar) is checked with `pverescue verify`"
+                    .into(),
+            );
+        }
+        // The sink's errors arrive alone or inside a vma::Error; its TargetExists hint already
+        // names --force.
+        let sink_error =
+            cause
+                .downcast_ref::<sink::Error>()
+                .or(match cause.downcast_ref::<vma::Error>() {
+                    Some(vma::Error::Sink(e)) => Some(&**e),
+                    _ => None,
+                });
+        if let Some(sink::Error::InvalidTarget { reason }) = sink_error
+            && reason.contains("no directory")
+        {
+            return Some(format!(
+                "give a directory to restore into (pverescue {command} ARCHIVE DIR), or send \
+                 every disk elsewhere with --map DRIVE=DEVICE|FILE|skip"
+            ));
+        }
+        if let Some(d) = cause.downcast_ref::<backupset::DeltaError>() {
+            // merge takes the full as its first argument; it has no --base flag.
+            if command == "merge" && d.backup {
+                let given = d.base.rsplit('/').next().unwrap_or(&d.base);
+                let named = d.made_against.as_deref()?;
+                let strip = backupset::name::strip_compression;
+                if strip(named) != strip(given) {
+                    return Some(format!(
+                        "this differential was made against {named}, not {given}: give that full \
+                         first (pverescue merge FULL DIFF -o OUT)"
+                    ));
+                }
+            }
+        }
+    }
+    None
 }
 
 /// Finds the first library error in the chain that carries a hint.
@@ -92,10 +211,16 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 /// Writes `value` as pretty JSON plus a newline on stdout.
+///
+/// The text is built first and written with `write_all`, so a closed stdout surfaces as an
+/// `io::Error` (which `main` counts as success); `serde_json::Error` would hide it from the
+/// cause chain.
 pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let mut text = serde_json::to_vec_pretty(value)?;
+    text.push(b'\n');
     let mut out = io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
-    writeln!(out)?;
+    out.write_all(&text)?;
+    out.flush()?;
     Ok(())
 }
 
@@ -167,6 +292,19 @@ mod tests {
         let bytes = parse_uuid(text).expect("valid uuid");
         assert_eq!(uuid(&bytes), text);
         assert_eq!(parse_uuid("zz"), None);
+    }
+
+    #[test]
+    fn names_are_one_token_on_one_line() {
+        assert_eq!(name("drive-scsi0"), "drive-scsi0");
+        assert_eq!(name("a b\nDEV: x"), "a\\x20b\\x0aDEV:\\x20x");
+        assert_eq!(name("\u{1b}[31mred"), "\\x1b[31mred");
+        assert_eq!(name("a\\b"), "a\\\\b");
+        assert_eq!(
+            name("Überweisung\u{202e}\u{a0}"),
+            "Überweisung\\u{202e}\\u{00a0}"
+        );
+        assert_eq!(text("cannot read a b\\c\n"), "cannot read a b\\c\\x0a");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::gzip::GzMembers;
 use crate::lzop::LzopReader;
 use crate::sniff::{Format, SNIFF_LEN, sniff};
+use crate::zstdframes::ZstdFrames;
 
 /// Size of the chunks the worker sends.
 const CHUNK_LEN: usize = 1 << 20;
@@ -106,7 +107,11 @@ pub fn from_reader<R: Read + Send + 'static>(
     }
     let format = sniff(&prefix);
     let counter = Arc::new(AtomicU64::new(0));
-    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let warnings = match format {
+        Format::Xz => xz_unchecked(&prefix),
+        _ => Vec::new(),
+    };
+    let warnings = Arc::new(Mutex::new(warnings));
     let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
     let (recycle, recycled) = mpsc::channel();
     let source = Counting {
@@ -284,13 +289,12 @@ impl Worker {
                 self.warn(gz.warnings());
                 result
             }
-            Format::Zstd => match zstd::stream::read::Decoder::new(source) {
-                Ok(mut d) => {
-                    // Accept windows up to 2 GiB (`zstd --long=31`); vzdump's default frames use 2 MiB.
-                    match d.window_log_max(31) {
-                        Ok(()) => self.pump(d),
-                        Err(e) => Err(Stop::Failed(e)),
-                    }
+            // Windows up to 2 GiB (`zstd --long=31`); vzdump's default frames use 2 MiB.
+            Format::Zstd => match ZstdFrames::new(source) {
+                Ok(mut z) => {
+                    let result = self.pump(&mut z);
+                    self.warn(&z.warnings());
+                    result
                 }
                 Err(e) => Err(Stop::Failed(e)),
             },
@@ -395,10 +399,24 @@ impl Worker {
     }
 }
 
+/// The warning for an xz stream whose header says "no integrity check" (`xz --check=none`):
+/// the check type is the low nibble of the second stream-flags byte, after the 6-byte magic
+/// (xz file format 1.2.1, 2.1.1.2). Only the first stream's header is looked at.
+fn xz_unchecked(prefix: &[u8]) -> Vec<String> {
+    match prefix.get(7) {
+        Some(flags) if flags & 0x0f == 0 => vec![
+            "the xz stream at compressed byte 0 has no integrity check: its data was not covered \
+             by any checksum"
+                .to_owned(),
+        ],
+        _ => Vec::new(),
+    }
+}
+
 /// A decoder's message, lower-cased, with the checksum named where the library's wording hides it.
 ///
 /// flate2 and libzstd report checksum failures without the stored and computed values, so those cannot be shown.
-fn describe(e: &io::Error) -> String {
+pub(crate) fn describe(e: &io::Error) -> String {
     let msg = e.to_string().to_lowercase();
     if msg.contains("gzip stream does not have a matching checksum") {
         // flate2 uses one message for both trailer fields.

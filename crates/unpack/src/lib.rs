@@ -66,6 +66,7 @@ mod input;
 mod lzo1x;
 mod lzop;
 mod sniff;
+mod zstdframes;
 
 pub use compress::{Compression, FinishWrite, compressor};
 pub use error::{Error, Result};

@@ -303,6 +303,19 @@ impl<R: Read> LzopReader<R> {
         if flags & F_H_EXTRA_FIELD != 0 {
             self.skip_extra_field(crc)?;
         }
+        // `lzop -F` stores no checksum of the data; the compressed-data checksums alone leave the
+        // blocks stored uncompressed unchecked.
+        if flags & (F_ADLER32_D | F_CRC32_D) == 0 {
+            let what = if flags & (F_ADLER32_C | F_CRC32_C) == 0 {
+                "its data was not covered by any checksum"
+            } else {
+                "its blocks stored uncompressed were not covered by any checksum"
+            };
+            self.warnings.push(format!(
+                "the lzop stream at byte {} has no checksum of its uncompressed data: {what}",
+                self.member_at
+            ));
+        }
         self.header = Header { flags, filter };
         Ok(())
     }
@@ -873,7 +886,12 @@ mod tests {
         assert_eq!(out, b"hi");
         assert_eq!(
             r.warnings(),
-            ["lzop header at byte 0 has unknown flag bits 0x00004000 set"]
+            [
+                "lzop header at byte 0 has unknown flag bits 0x00004000 set",
+                // 0x0300400C sets none of the checksum flags (1, 2, 0x100, 0x200).
+                "the lzop stream at byte 0 has no checksum of its uncompressed data: its data was \
+                 not covered by any checksum"
+            ]
         );
         assert_eq!(r.blocks(), 1);
     }

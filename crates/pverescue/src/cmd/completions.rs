@@ -13,7 +13,14 @@ use crate::cli::{Cli, CompletionsArgs, Global};
 pub const SHELLS: &[&str] = &["bash", "zsh", "fish", "elvish", "powershell"];
 
 /// Runs `pverescue completions`.
-pub fn run(_g: &Global, a: &CompletionsArgs) -> Result<Outcome> {
+pub fn run(g: &Global, a: &CompletionsArgs) -> Result<Outcome> {
+    if g.json {
+        bail!(
+            "completions prints a shell script, which has no JSON form: leave out --json \
+             (pverescue completions {} > FILE)",
+            a.shell
+        );
+    }
     let script = script(&a.shell)?;
     let mut out = std::io::stdout().lock();
     out.write_all(&script)

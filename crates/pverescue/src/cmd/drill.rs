@@ -1,5 +1,7 @@
 //! `pverescue drill`: prove that the newest backup of every VM restores, mounts and passes checks.
 
+use std::io::Write as _;
+
 use anyhow::{Context, Result};
 
 use crate::Outcome;
@@ -14,14 +16,70 @@ struct Lines {
 impl drill::Progress for Lines {
     fn vm_started(&mut self, vm: &drill::VmPlan) {
         if let (false, Some(p)) = (self.quiet, &vm.point) {
-            eprintln!("drill: VM {} from {}", vm.vmid, p.file().display());
+            eprintln!(
+                "drill: VM {} from {}",
+                vm.vmid,
+                output::text(&p.file().display().to_string())
+            );
         }
+    }
+}
+
+/// Says on stderr what an interrupt cleaned up, before the process exits with 128 + signal.
+fn report_interrupt(done: &drill::Interrupted) {
+    let name = match done.signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    };
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut did = vec![
+        format!(
+            "stopped {}",
+            plural(done.checks_stopped, "check command", "check commands")
+        ),
+        format!(
+            "released {}",
+            plural(done.mounts_released, "mount", "mounts")
+        ),
+    ];
+    for d in &done.removed {
+        did.push(format!("removed {}", d.display()));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(
+        stderr,
+        "pverescue: drill interrupted by {name}: {}",
+        output::text(&did.join(", "))
+    );
+    for (d, e) in &done.not_removed {
+        let _ = writeln!(
+            stderr,
+            "pverescue: could not remove {}: {e}",
+            output::text(&d.display().to_string())
+        );
     }
 }
 
 /// Runs `pverescue drill`.
 pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
-    drill::install_signal_cleanup().context("cannot install the signal handler")?;
+    drill::install_signal_cleanup(report_interrupt).context("cannot install the signal handler")?;
+    // A directory without backups (an unmounted share, a wrong path) is a failure, not a drill
+    // of nothing that passes.
+    for dir in a.paths.iter().filter(|p| p.is_dir()) {
+        let survey = backupset::survey(dir)
+            .with_context(|| format!("{}: cannot scan the directory", dir.display()))?;
+        if survey.members.is_empty() {
+            anyhow::bail!("{}", super::verify::no_backups(dir, &survey.skipped));
+        }
+    }
     let plan = drill::plan(&a.paths)?;
     let opts = drill::Options {
         scratch: a.scratch.clone().unwrap_or_else(std::env::temp_dir),
@@ -45,7 +103,7 @@ pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
     if g.json {
         output::print_json(&report)?;
     } else if !g.quiet {
-        print_table(&report);
+        print_table(&report)?;
     }
     Ok(if report.passed {
         Outcome::Success
@@ -54,11 +112,17 @@ pub fn run(g: &Global, a: &DrillArgs) -> Result<Outcome> {
     })
 }
 
-fn print_table(report: &drill::Report) {
-    println!(
-        "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>8}  archives",
-        "VMID", "OK", "disks", "written", "seconds", "MiB/s", "RTO s"
-    );
+fn print_table(report: &drill::Report) -> std::io::Result<()> {
+    output::outln!(
+        "{:<6} {:<4} {:>10} {:>10} {:>8} {:>10} {:>9}  archives",
+        "VMID",
+        "OK",
+        "disks",
+        "written",
+        "seconds",
+        "MiB/s",
+        "restore s"
+    )?;
     for vm in &report.vms {
         let archives: Vec<String> = vm
             .archives
@@ -70,8 +134,8 @@ fn print_table(report: &drill::Report) {
                 )
             })
             .collect();
-        println!(
-            "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>8}  {}",
+        output::outln!(
+            "{:<6} {:<4} {:>10} {:>10} {:>8.2} {:>10.1} {:>9}  {}",
             vm.vmid,
             if vm.passed { "PASS" } else { "FAIL" },
             output::size(vm.disk_bytes),
@@ -80,21 +144,21 @@ fn print_table(report: &drill::Report) {
             vm.throughput / (1024.0 * 1024.0),
             vm.rto_seconds
                 .map_or_else(|| "-".into(), |s| format!("{s:.2}")),
-            archives.join(" + ")
-        );
+            output::text(&archives.join(" + "))
+        )?;
         for d in &vm.disks {
             let verified = match d.verified {
                 Some(true) => "re-read ok",
                 Some(false) => "RE-READ DIFFERS",
                 None => "not written",
             };
-            println!(
+            output::outln!(
                 "       disk {} {} ({}), table {}",
-                d.name,
+                output::name(&d.name),
                 output::size(d.size),
                 verified,
                 d.table.as_deref().unwrap_or("-")
-            );
+            )?;
             for f in &d.filesystems {
                 let state = match f.mount {
                     drill::MountState::Mounted => "mounted",
@@ -106,7 +170,12 @@ fn print_table(report: &drill::Report) {
                     .as_deref()
                     .map(|x| format!(": {x}"))
                     .unwrap_or_default();
-                println!("         fs {} {} {state}{detail}", f.id, f.fstype);
+                output::outln!(
+                    "         fs {} {} {state}{}",
+                    f.id,
+                    f.fstype,
+                    output::text(&detail)
+                )?;
             }
         }
         for c in &vm.checks {
@@ -115,22 +184,26 @@ fn print_table(report: &drill::Report) {
                 Some(false) => "FAIL",
                 None => "skipped",
             };
-            println!(
+            output::outln!(
                 "       check {} {:?} {state}: {}",
-                c.kind, c.check, c.detail
-            );
+                c.kind,
+                c.check,
+                output::text(&c.detail)
+            )?;
         }
         for n in &vm.notes {
-            println!("       note: {n}");
+            output::outln!("       note: {}", output::text(n))?;
         }
         if let Some(r) = &vm.reason {
-            println!("       reason: {r}");
+            output::outln!("       reason: {}", output::text(r))?;
         }
     }
     let failed = report.vms.iter().filter(|v| !v.passed).count();
-    println!(
-        "{} VMs: {} passed, {failed} failed",
+    output::outln!(
+        "{} VM{}: {} passed, {failed} failed",
         report.vms.len(),
+        if report.vms.len() == 1 { "" } else { "s" },
         report.vms.len() - failed
-    );
+    )?;
+    Ok(())
 }

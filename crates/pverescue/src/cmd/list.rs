@@ -86,10 +86,16 @@ impl Listing {
     }
 }
 
-/// Writes the `vma list` compatible lines for a header.
+/// Writes the `vma list` compatible lines for a header. Names are escaped ([`output::name`]), so
+/// each line stays one line and each name one `\S+` token, as qmrestore parses them.
 pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()> {
     for c in &h.configs {
-        writeln!(out, "CFG: size: {} name: {}", c.data.len(), c.name)?;
+        writeln!(
+            out,
+            "CFG: size: {} name: {}",
+            c.data.len(),
+            output::name(&c.name)
+        )?;
     }
     for d in &h.devices {
         if d.is_vmstate() {
@@ -98,7 +104,9 @@ pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()>
             writeln!(
                 out,
                 "DEV: dev_id={} size: {} devname: {}",
-                d.id, d.size, d.name
+                d.id,
+                d.size,
+                output::name(&d.name)
             )?;
         }
     }

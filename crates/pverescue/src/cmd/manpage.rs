@@ -28,7 +28,7 @@ pub fn run(g: &Global, a: &ManpageArgs) -> Result<Outcome> {
     write_pages(&cmd, &a.dir, &mut written)?;
     if !g.quiet && !g.json {
         for name in &written {
-            println!("{}", a.dir.join(name).display());
+            crate::output::outln!("{}", a.dir.join(name).display())?;
         }
     }
     Ok(Outcome::Success)

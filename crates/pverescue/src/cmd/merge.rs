@@ -85,13 +85,13 @@ pub fn run(g: &Global, a: &MergeArgs) -> Result<Outcome> {
             warnings,
         })?;
     } else if !g.quiet {
-        println!(
+        output::outln!(
             "merged {} + {name} into {} ({kind}, {what}, complete; {} of archive, {} written as {compression}) in {seconds:.2} s",
             a.full.display(),
             a.output.display(),
             output::size(archive_bytes),
             output::size(file_bytes),
-        );
+        )?;
     }
     Ok(source.print_warnings())
 }

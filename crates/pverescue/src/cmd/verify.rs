@@ -46,23 +46,51 @@ struct Report {
     ok: usize,
     failed: usize,
     orphans: usize,
+    /// Files of the directories given that are not backups, with the reason.
+    skipped: Vec<SkippedFile>,
 }
 
-/// One thing to check: a path and, for a differential found in a directory, its full.
+/// A file of a directory that `verify` did not check.
+#[derive(Debug, Serialize)]
+struct SkippedFile {
+    file: String,
+    reason: String,
+    /// A `.log`, `.notes` or `.protected` file that vzdump writes next to a backup.
+    companion: bool,
+}
+
+/// One thing to check: a path and, for a differential found in a directory, its full; or a
+/// directory in which nothing was found to check.
 struct Item {
     path: PathBuf,
     base: Option<PathBuf>,
     orphan: bool,
+    /// Set for a directory without backups: the reason it fails.
+    empty: Option<String>,
 }
 
 /// Runs `pverescue verify`.
 pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let mut items = Vec::new();
+    let mut skipped = Vec::new();
     for path in &a.archives {
         if path.is_dir() {
-            let members = backupset::scan(path)
+            let survey = backupset::survey(path)
                 .with_context(|| format!("{}: cannot scan the directory", path.display()))?;
-            for m in members {
+            if survey.members.is_empty() {
+                items.push(Item {
+                    path: path.clone(),
+                    base: None,
+                    orphan: false,
+                    empty: Some(no_backups(path, &survey.skipped)),
+                });
+            }
+            skipped.extend(survey.skipped.into_iter().map(|s| SkippedFile {
+                file: s.path.display().to_string(),
+                reason: s.reason,
+                companion: s.companion,
+            }));
+            for m in survey.members {
                 let (base, orphan) = match m.role {
                     backupset::Role::Full => (None, false),
                     backupset::Role::Differential { base } => (Some(base), false),
@@ -72,6 +100,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                     path: m.path,
                     base,
                     orphan,
+                    empty: None,
                 });
             }
         } else {
@@ -79,7 +108,18 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                 path: path.clone(),
                 base: a.diff.base.clone(),
                 orphan: false,
+                empty: None,
             });
+        }
+    }
+    if !g.json && !g.quiet {
+        // vzdump's own logs and notes are expected next to backups: listed in JSON only.
+        for s in skipped.iter().filter(|s| !s.companion) {
+            output::outln!(
+                "SKIP {}: {}",
+                output::text(&s.file),
+                output::text(&s.reason)
+            )?;
         }
     }
     let mut verdicts = Vec::new();
@@ -87,7 +127,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         let verdict = verify_one(g, a, item);
         if !g.json && (!g.quiet || !verdict.ok) {
             // Quiet mode still names what failed.
-            print_verdict(&verdict);
+            print_verdict(&verdict)?;
         }
         verdicts.push(verdict);
     }
@@ -95,23 +135,32 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     let orphans = verdicts.iter().filter(|v| v.orphan).count();
     let warned = verdicts.iter().any(|v| !v.warnings.is_empty());
     let ok = verdicts.len() - failed;
+    let archives = items.iter().filter(|i| i.empty.is_none()).count();
     if g.json {
         output::print_json(&Report {
             archives: verdicts,
             ok,
             failed,
             orphans,
+            skipped,
         })?;
-    } else if !g.quiet && (items.len() > 1 || items.len() != a.archives.len()) {
+    } else if !g.quiet && archives > 0 && (archives > 1 || archives != a.archives.len()) {
         let orphans = if orphans > 0 {
             format!(" ({orphans} without their full)")
         } else {
             String::new()
         };
-        println!(
-            "{} archives: {ok} ok, {failed} failed{orphans}",
-            items.len()
-        );
+        let empty = items.len() - archives;
+        let empty = match empty {
+            0 => String::new(),
+            1 => "; 1 directory without backups".to_owned(),
+            n => format!("; {n} directories without backups"),
+        };
+        output::outln!(
+            "{archives} archive{}: {ok} ok, {} failed{orphans}{empty}",
+            if archives == 1 { "" } else { "s" },
+            failed - (items.len() - archives)
+        )?;
     }
     Ok(if failed > 0 {
         Outcome::Failed
@@ -122,7 +171,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
     })
 }
 
-fn print_verdict(v: &Verdict) {
+fn print_verdict(v: &Verdict) -> std::io::Result<()> {
     if v.ok {
         let what = match v.kind.as_deref() {
             Some("tar") => format!("tar, {} entries", v.entries.unwrap_or_default()),
@@ -147,17 +196,45 @@ fn print_verdict(v: &Verdict) {
             parts.push(format!("differential of {name}"));
         }
         parts.push(what);
-        println!("OK   {} ({})", v.file, parts.join(", "));
+        output::outln!(
+            "OK   {} ({})",
+            output::text(&v.file),
+            output::text(&parts.join(", "))
+        )?;
     } else {
-        println!(
+        output::outln!(
             "FAIL {}: {}",
-            v.file,
-            v.error.as_deref().unwrap_or("unknown error")
-        );
+            output::text(&v.file),
+            output::text(v.error.as_deref().unwrap_or("unknown error"))
+        )?;
     }
     for w in &v.warnings {
-        println!("WARN {}: {w}", v.file);
+        output::outln!("WARN {}: {}", output::text(&v.file), output::text(w))?;
     }
+    Ok(())
+}
+
+/// Why a directory without backups fails: an empty directory may be an NFS share that is not
+/// mounted, and files under other names may be backups `verify FILE` would check.
+pub(crate) fn no_backups(dir: &Path, skipped: &[backupset::Skipped]) -> String {
+    let dir = dir.display();
+    if skipped.is_empty() {
+        return format!(
+            "no backups found in {dir}: the directory is empty (is the backup storage mounted?)"
+        );
+    }
+    let mut shown: Vec<String> = skipped
+        .iter()
+        .take(3)
+        .map(|s| {
+            let name = s.path.file_name().unwrap_or(s.path.as_os_str());
+            format!("{}: {}", name.to_string_lossy(), s.reason)
+        })
+        .collect();
+    if skipped.len() > 3 {
+        shown.push(format!("and {} more", skipped.len() - 3));
+    }
+    format!("no backups found in {dir}: skipped {}", shown.join("; "))
 }
 
 fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
@@ -175,6 +252,11 @@ fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
         error: None,
         warnings: Vec::new(),
     };
+    if let Some(why) = &item.empty {
+        verdict.kind = Some("directory".into());
+        verdict.error = Some(why.clone());
+        return verdict;
+    }
     let result = (|| -> Result<()> {
         let mut opts = open_options(&a.diff)?;
         opts.base = item.base.clone();

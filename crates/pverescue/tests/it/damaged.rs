@@ -131,3 +131,42 @@ fn full_target_is_named_with_the_offset() {
     );
     assert!(!target.exists(), "the partial restore must be removed");
 }
+
+/// Issue 10 item 10: an archive compressed without a checksum of its data (`zstd --no-check`,
+/// `lzop -F`, `xz --check=none`, made by the real tools) verifies, but `verify` says that the
+/// data was not covered by any checksum: exit 1, a WARN line, and in `--json`.
+#[test]
+fn issue10_item10_data_without_checksum_is_a_warning() {
+    let t = tempdir();
+    let vma = testdata("vma/vzdump-qemu-200-2026_01_01-00_00_00.vma");
+    sh(
+        t.path(),
+        &format!(
+            "zstd -q --no-check -c {0} > a.vma.zst && lzop -F -c {0} > a.vma.lzo && \
+             xz --check=none -c {0} > a.vma.xz && zstd -q -c {0} > checked.vma.zst",
+            vma.display()
+        ),
+    );
+    for name in ["a.vma.zst", "a.vma.lzo", "a.vma.xz"] {
+        let path = t.path().join(name);
+        let path = path.to_str().expect("utf-8");
+        let r = run(&["verify", path]);
+        assert_eq!(r.code, 1, "{name}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains(&format!("WARN {path}: "))
+                && r.stdout.contains("not covered by any checksum"),
+            "{name}: {}",
+            r.stdout
+        );
+        let r = run(&["verify", "--json", path]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
+        let json: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+        let warning = json["archives"][0]["warnings"][0]
+            .as_str()
+            .unwrap_or_default();
+        assert!(warning.contains("not covered by any checksum"), "{json}");
+    }
+    let checked = t.path().join("checked.vma.zst");
+    let r = run(&["verify", checked.to_str().expect("utf-8")]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

@@ -25,6 +25,8 @@
 //!   no /dev/loop-control).
 //! - `hardening`: issue 10/12 regressions: planted links, names taken meanwhile, signals, name
 //!   collisions, `--verify` against a target damaged between write and re-read.
+//! - `hostile`: archives only a hostile writer makes (`vma_writer.py`, from the spec): names
+//!   with newlines, escapes and spaces, and what `list`, `config` and `verify` print for them.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -36,6 +38,7 @@ mod drill;
 mod fixtures;
 mod generated;
 mod hardening;
+mod hostile;
 mod mounting;
 mod partitions;
 mod patch;

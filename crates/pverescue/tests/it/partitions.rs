@@ -403,3 +403,32 @@ pub fn lvm_image(dir: &Path) -> (PathBuf, u64, u64) {
     write_at(&img, offset, &fs);
     (img, offset, 12 * MIB)
 }
+
+/// Issue 10 item 7, the same class in `partitions`: a GPT partition name (set by the real
+/// sgdisk) with an ANSI escape and a newline stays on its line, escaped, and the terminal gets
+/// no escape; `--json` keeps the exact name.
+#[test]
+fn issue10_item7_partition_names_are_escaped() {
+    let tmp = tempdir();
+    let img = sparse(tmp.path(), "gpt.img", 8 * MIB);
+    let name = "evil\u{1b}[31mred\nfake line";
+    testimg::run(
+        "sgdisk",
+        &["-n", "1:2048:+2M", "-c", &format!("1:{name}"), s(&img)],
+    );
+    let r = run(&["partitions", s(&img)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains('\u{1b}'), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("evil\\x1b[31mred\\x0afake line"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.lines().any(|l| l.starts_with("fake line")),
+        "{}",
+        r.stdout
+    );
+    let v = partitions_json(&img);
+    assert_eq!(v["partitions"][0]["name"], name, "{v:#}");
+}

@@ -31,8 +31,14 @@ pub fn describe_fs(fs: &FsInfo) -> String {
     s
 }
 
-/// Renders rows as columns separated by two spaces; the last column is not padded.
+/// Renders rows as columns separated by two spaces; the last column is not padded. Cells come
+/// from the image (partition names, labels, volume names): control characters are escaped
+/// (`output::text`), so a cell stays on its line and cannot drive the terminal.
 pub fn table(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<std::borrow::Cow<'_, str>>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| crate::output::text(c)).collect())
+        .collect();
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width: Vec<usize> = (0..cols)
         .map(|c| {
@@ -44,7 +50,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
         })
         .collect();
     let mut out = String::new();
-    for r in rows {
+    for r in &rows {
         let mut line = String::new();
         for (c, cell) in r.iter().enumerate() {
             if c + 1 == r.len() {
@@ -63,7 +69,7 @@ pub fn table(rows: &[Vec<String>]) -> String {
 pub(super) fn human(scan: &Scan, image: &Path, targets: &[Target]) -> String {
     let mut out = format!(
         "{}: {}, {} bytes, {}-byte sectors{}\n",
-        image.display(),
+        crate::output::text(&image.display().to_string()),
         match scan.table {
             partitions::TableKind::Gpt => "GPT",
             partitions::TableKind::Mbr => "MBR",
@@ -77,7 +83,7 @@ pub(super) fn human(scan: &Scan, image: &Path, targets: &[Target]) -> String {
             .unwrap_or_default()
     );
     if let Some(fs) = &scan.whole_disk_fs {
-        let _ = writeln!(out, "whole disk: {}", describe_fs(fs));
+        let _ = writeln!(out, "whole disk: {}", crate::output::text(&describe_fs(fs)));
     }
     if !scan.partitions.is_empty() {
         let mut rows = vec![
