@@ -5,14 +5,14 @@
 //! running check commands. Each registers an undo action here with [`on_signal`], and the binary
 //! calls [`install`] once: on SIGINT, SIGTERM or SIGHUP one thread runs every action, in
 //! [`Stage`] order (children first, then mounts and loop devices, then files, then
-//! directories), and exits with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
+//! directories, then a report), and exits with 128 + the signal number (130 for Ctrl-C, 143 for SIGTERM).
 //!
 //! An action must take the lock its library uses while setting things up, so that a signal seen
 //! in the middle of a set-up waits until the set-up is complete and registered, and then undoes it
 //! whole. Actions never panic and never print: the process is about to exit.
 //!
 //! ```
-//! cleanup::on_signal(cleanup::Stage::Files, || { /* remove half-written files */ });
+//! cleanup::on_signal(cleanup::Stage::Files, |_signal| { /* remove half-written files */ });
 //! cleanup::install()?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
@@ -31,9 +31,11 @@ pub enum Stage {
     Files,
     /// Directories this process created (after the files in them).
     Dirs,
+    /// Telling the user what was undone (the binary's callback), last.
+    Report,
 }
 
-type Action = Box<dyn Fn() + Send + Sync>;
+type Action = Box<dyn Fn(i32) + Send + Sync>;
 
 static ACTIONS: Mutex<Vec<(Stage, Action)>> = Mutex::new(Vec::new());
 
@@ -44,17 +46,18 @@ fn actions() -> MutexGuard<'static, Vec<(Stage, Action)>> {
 /// Registers `action` to run on an interrupt, in `stage`. Actions of one stage run in the order
 /// they were registered. Registering is meant to happen once per library (the action then undoes
 /// whatever that library holds at the time), not once per resource.
-pub fn on_signal(stage: Stage, action: impl Fn() + Send + Sync + 'static) {
+/// The action receives the signal number.
+pub fn on_signal(stage: Stage, action: impl Fn(i32) + Send + Sync + 'static) {
     actions().push((stage, Box::new(action)));
 }
 
-/// Runs every registered action in stage order, as a signal would (without exiting). For a
-/// caller that must give up everything at once for another reason.
-pub fn run_all() {
+/// Runs every registered action in stage order, as signal `signal` would (without exiting).
+/// For a caller that must give up everything at once for another reason.
+pub fn run_all(signal: i32) {
     let mut list = actions();
     list.sort_by_key(|(stage, _)| *stage);
     for (_, action) in list.iter() {
-        action();
+        action(signal);
     }
 }
 
@@ -70,7 +73,7 @@ pub fn install() -> std::io::Result<()> {
             .name("cleanup-signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
-                    run_all();
+                    run_all(sig);
                     std::process::exit(128 + sig);
                 }
             })
@@ -98,18 +101,18 @@ mod tests {
             (Stage::Files, "files2"),
         ] {
             let order = Arc::clone(&order);
-            on_signal(stage, move || {
+            on_signal(stage, move |_| {
                 order.lock().unwrap_or_else(|p| p.into_inner()).push(tag)
             });
         }
         let count = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&count);
-        on_signal(Stage::Children, move || {
-            c.fetch_add(1, Ordering::SeqCst);
+        on_signal(Stage::Children, move |sig| {
+            c.fetch_add(usize::try_from(sig).unwrap_or(0), Ordering::SeqCst);
         });
-        run_all();
+        run_all(15);
         let got = order.lock().unwrap_or_else(|p| p.into_inner()).clone();
         assert_eq!(got, ["children", "mounts", "files", "files2", "dirs"]);
-        assert_eq!(count.load(Ordering::SeqCst), 1);
+        assert_eq!(count.load(Ordering::SeqCst), 15);
     }
 }

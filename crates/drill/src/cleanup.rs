@@ -116,42 +116,56 @@ mod sys {
     }
 }
 
-/// Starts (once) a thread that, on SIGINT, SIGTERM or SIGHUP, stops the running check commands,
-/// releases every mount and loop device of this process (`loopmount::release_all`), removes every
-/// scratch directory of running drills, calls `report` with what it did (the library does not
-/// print), and exits with 128 + the signal number.
+/// What the interrupt has released so far (filled stage by stage by the actions below).
+static DONE: Mutex<Option<Interrupted>> = Mutex::new(None);
+
+fn done(signal: i32, f: impl FnOnce(&mut Interrupted)) {
+    let mut d = DONE.lock().unwrap_or_else(|p| p.into_inner());
+    f(d.get_or_insert_with(|| Interrupted {
+        signal,
+        ..Interrupted::default()
+    }));
+}
+
+/// Makes SIGINT, SIGTERM or SIGHUP stop the running check commands, release every mount and loop
+/// device of this process (`loopmount::release_all`), remove every scratch directory of running
+/// drills (and whatever else other libraries registered, such as half-written files), call
+/// `report` with what was done (the library does not print), and exit with 128 + the signal
+/// number, through the process-wide [`cleanup`] handler.
 ///
-/// Use it instead of `loopmount::install_signal_cleanup`, which exits before scratch files could be
-/// removed.
+/// Use it instead of `loopmount::install_signal_cleanup`, whose release would leave nothing for
+/// the report to count.
 pub fn install_signal_cleanup(report: fn(&Interrupted)) -> std::io::Result<()> {
-    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
-    let r = INSTALLED.get_or_init(|| {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-            .map_err(|e| e.to_string())?;
-        std::thread::Builder::new()
-            .name("drill-signals".into())
-            .spawn(move || {
-                if let Some(signal) = signals.forever().next() {
-                    let mut done = Interrupted {
-                        signal,
-                        checks_stopped: stop_children(),
-                        mounts_released: loopmount::release_all(),
-                        ..Interrupted::default()
-                    };
-                    for d in lock(&SCRATCH).drain(..) {
-                        match std::fs::remove_dir_all(&d) {
-                            Ok(()) => done.removed.push(d),
-                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                            Err(e) => done.not_removed.push((d, e.to_string())),
-                        }
-                    }
-                    report(&done);
-                    std::process::exit(128 + signal);
+    static REPORT: OnceLock<fn(&Interrupted)> = OnceLock::new();
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    let _ = REPORT.set(report);
+    REGISTERED.get_or_init(|| {
+        use cleanup::Stage;
+        cleanup::on_signal(Stage::Children, |sig| {
+            let n = stop_children();
+            done(sig, |d| d.checks_stopped = n);
+        });
+        cleanup::on_signal(Stage::Mounts, |sig| {
+            let n = loopmount::release_all();
+            done(sig, |d| d.mounts_released = n);
+        });
+        cleanup::on_signal(Stage::Dirs, |sig| {
+            for dir in lock(&SCRATCH).drain(..) {
+                let r = std::fs::remove_dir_all(&dir);
+                done(sig, |d| match r {
+                    Ok(()) => d.removed.push(dir),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => d.not_removed.push((dir, e.to_string())),
+                });
+            }
+        });
+        cleanup::on_signal(Stage::Report, |sig| {
+            done(sig, |d| {
+                if let Some(report) = REPORT.get() {
+                    report(d);
                 }
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(())
+            });
+        });
     });
-    r.clone().map_err(std::io::Error::other)
+    cleanup::install()
 }

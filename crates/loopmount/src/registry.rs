@@ -96,7 +96,7 @@ fn release_locked(reg: &mut Registry) -> usize {
 pub fn install_signal_cleanup() -> Result<()> {
     static REGISTERED: OnceLock<()> = OnceLock::new();
     REGISTERED.get_or_init(|| {
-        cleanup::on_signal(cleanup::Stage::Mounts, || {
+        cleanup::on_signal(cleanup::Stage::Mounts, |_| {
             let mut reg = lock();
             release_locked(&mut reg);
         });

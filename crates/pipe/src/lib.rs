@@ -278,7 +278,7 @@ mod tests {
         let inputs = (0..200u64).inspect(move |_| *t.lock().unwrap() += 1);
         let rx = ordered("o", 2, 4, inputs, |i: u64| -> Result<u64, String> {
             // Uneven work so that results finish out of order.
-            if i % 3 == 0 {
+            if i.is_multiple_of(3) {
                 std::thread::yield_now();
             }
             Ok(i * i)

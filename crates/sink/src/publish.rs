@@ -373,7 +373,7 @@ impl Created {
     pub fn new() -> Created {
         static REGISTERED: OnceLock<()> = OnceLock::new();
         REGISTERED.get_or_init(|| {
-            cleanup::on_signal(cleanup::Stage::Files, || {
+            cleanup::on_signal(cleanup::Stage::Files, |_| {
                 for e in lock_live().iter().filter_map(Weak::upgrade) {
                     remove(&mut e.lock().unwrap_or_else(|p| p.into_inner()));
                 }
