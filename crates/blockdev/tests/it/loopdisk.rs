@@ -6,29 +6,15 @@ use std::process::Command;
 
 use blockdev::{Error, Kind, Use, inspect};
 
-/// Why root tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned));
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/loop-control").exists() {
-        return Some("no /dev/loop-control".into());
-    }
-    if Command::new("losetup").arg("--version").output().is_err() {
-        return Some("losetup is not installed".into());
-    }
-    None
-}
-
+/// Returns from the test, recording the skip (`testimg::skip`: a failure under
+/// `PVERESCUE_REQUIRE_PRIVILEGED=1`), without root, loop devices or `losetup`.
 macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
+    ($test:literal) => {
+        if !testimg::privileged($test) {
+            return;
+        }
+        if Command::new("losetup").arg("--version").output().is_err() {
+            testimg::skip($test, "losetup is not installed (Debian package mount)");
             return;
         }
     };
@@ -82,7 +68,7 @@ fn image(dir: &Path, size: u64, fill: u8) -> PathBuf {
 
 #[test]
 fn a_loop_device_is_a_block_device_with_size_and_backing_model() {
-    require_root!();
+    require_root!("a_loop_device_is_a_block_device_with_size_and_backing_model");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 4 << 20, 0x5A);
     let disk = LoopDisk::attach(&img);
@@ -129,7 +115,7 @@ fn a_loop_device_is_a_block_device_with_size_and_backing_model() {
 
 #[test]
 fn zero_out_zeroes_exactly_the_range() {
-    require_root!();
+    require_root!("zero_out_zeroes_exactly_the_range");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 1 << 20, 0xFF);
     let disk = LoopDisk::attach(&img);
@@ -154,9 +140,12 @@ fn zero_out_zeroes_exactly_the_range() {
 
 #[test]
 fn a_mounted_device_is_refused_with_its_mount_point() {
-    require_root!();
+    require_root!("a_mounted_device_is_refused_with_its_mount_point");
     if Command::new("mkfs.ext4").arg("-V").output().is_err() {
-        eprintln!("skipped: mkfs.ext4 is not installed");
+        testimg::skip(
+            "a_mounted_device_is_refused_with_its_mount_point",
+            "mkfs.ext4 is not installed (Debian package e2fsprogs)",
+        );
         return;
     }
     let t = tempfile::tempdir().unwrap();
