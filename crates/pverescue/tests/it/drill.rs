@@ -7,7 +7,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use crate::util::{pverescue, run};
 use testimg::{GptImage, losetup_lines, privileged};
@@ -217,31 +216,30 @@ fn ctrl_c_during_a_drill_leaves_nothing() {
     );
     let scratch = work.path().join("scratch");
     std::fs::create_dir(&scratch).expect("mkdir");
-    // A check that blocks while the filesystems are mounted; Ctrl-C reaches the whole
-    // foreground process group, as in a terminal.
+    // A check that says it started, then blocks while the filesystems are mounted; Ctrl-C
+    // reaches the whole foreground process group, as in a terminal.
+    let started = work.path().join("check-started");
     let mut child = pverescue()
         .args(["drill", s(&dump), "--scratch", s(&scratch)])
-        .args(["--check-cmd", "sleep 60 #"])
+        .args(["--check-cmd", &format!("touch {}; sleep 60 #", s(&started))])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        if mounts.contains(s(&scratch)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the drill never mounted");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "drill ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Let the check start.
-    std::thread::sleep(Duration::from_millis(300));
+    testimg::wait_for(
+        "started the check command",
+        || {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "drill ended before its check started"
+            );
+            started.exists()
+        },
+        String::new,
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(mounts.contains(s(&scratch)), "the check runs while mounted");
     testimg::run("kill", &["-INT", "--", &format!("-{}", child.id())]);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(
