@@ -478,6 +478,34 @@ pub fn sha256(path: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Flips one byte of the zstd file at `path`, from the middle of the stream on, where the real
+/// `zstd -t` rejects the result, and returns its offset. About 0.5 % of single-byte flips leave a
+/// frame that both `zstd -t` and our decoder accept, so a fixed flip is corrupt only most of the
+/// time: each candidate is checked by the real tool, the independent oracle.
+pub fn corrupt_zstd(path: &Path) -> u64 {
+    let mut bytes = std::fs::read(path).expect("read the zstd file");
+    let start = bytes.len() / 2;
+    for at in start..bytes.len() {
+        bytes[at] ^= 0x40;
+        std::fs::write(path, &bytes).expect("write the zstd file");
+        let tested = Command::new("zstd")
+            .args(["-q", "-t"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .expect("zstd (Debian package zstd)");
+        if !tested.success() {
+            return at as u64;
+        }
+        bytes[at] ^= 0x40;
+    }
+    std::fs::write(path, &bytes).expect("write the zstd file");
+    panic!(
+        "no flip from byte {start} on makes zstd -t reject {}",
+        path.display()
+    );
+}
+
 /// How long [`wait_for`] waits: far beyond any delay on a loaded machine (the kernel releases
 /// loop devices asynchronously), reached only when something is really left behind or stuck.
 pub const DEADLINE: Duration = Duration::from_secs(60);

@@ -39,8 +39,8 @@ fn create(out: &Path, conf: &Path, img: &Path) {
 }
 
 /// The backup directory: VM 300 (zstd full + newer zstd differential, good), VM 303 (lzop full,
-/// good), VM 304 (gzip full, good), VM 301 (zstd full with a flipped byte, bad), VM 302 (orphan
-/// differential, bad).
+/// good), VM 304 (gzip full, good), VM 301 (zstd full with a flipped byte that `zstd -t`
+/// rejects, bad), VM 302 (orphan differential, bad).
 fn backup_dir(work: &Path) -> PathBuf {
     let dump = work.join("dump");
     std::fs::create_dir(&dump).expect("mkdir");
@@ -78,10 +78,8 @@ fn backup_dir(work: &Path) -> PathBuf {
     );
     let bad = dump.join("vzdump-qemu-301-2026_03_01-00_00_00.vma.zst");
     std::fs::copy(&full, &bad).expect("copy");
-    let mut b = std::fs::read(&bad).expect("read");
-    let mid = b.len() / 2;
-    b[mid] ^= 0x40;
-    std::fs::write(&bad, b).expect("write");
+    // A flip the real `zstd -t` rejects: some single-byte flips leave a valid frame.
+    testimg::corrupt_zstd(&bad);
     std::fs::copy(
         &diff,
         dump.join(
