@@ -13,8 +13,9 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// A plain VMA of `image` as drive-scsi0, written by the vma crate's writer (which follows the
-/// reference `vma create` byte for byte; see the vma crate's tests).
-fn vma_of(image: &Path, out: &Path) {
+/// reference `vma create`'s layout; only `header_size`, and so the header's MD5, differ: see the
+/// vma crate's tests).
+pub(crate) fn vma_of(image: &Path, out: &Path) {
     let bytes = std::fs::read(image).unwrap();
     let archive = NewArchive {
         uuid: [3; 16],
@@ -33,7 +34,7 @@ fn vma_of(image: &Path, out: &Path) {
 }
 
 /// `sh -c` with the arguments as $1, $2…
-fn sh(script: &str, args: &[&Path]) {
+pub(crate) fn sh(script: &str, args: &[&Path]) {
     let st = Command::new("sh")
         .arg("-c")
         .arg(script)

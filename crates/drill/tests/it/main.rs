@@ -4,4 +4,5 @@
 // Panicking on unexpected results is how tests fail.
 #![allow(clippy::unwrap_used)]
 
+mod choice;
 mod directory;
