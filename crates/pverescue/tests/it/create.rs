@@ -53,6 +53,17 @@ fn create(dir: &Path, name: &str, imgs: &[PathBuf]) -> PathBuf {
     out
 }
 
+/// `pverescue extract -q ARCHIVE TARGET`, which must succeed.
+fn extract(archive: &Path, target: &Path) {
+    let r = run(&[
+        "extract",
+        "-q",
+        archive.to_str().expect("utf-8"),
+        target.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(r.code, 0, "extract {}: {}", archive.display(), r.stderr);
+}
+
 #[test]
 fn round_trip_through_every_compression() {
     let tmp = tempdir();
@@ -77,13 +88,7 @@ fn round_trip_through_every_compression() {
             "{decompress} -dc of a.vma.{ext} differs from a.vma"
         );
         let target = tmp.path().join(format!("restore-{ext}"));
-        let r = run(&[
-            "extract",
-            "-q",
-            archive.to_str().expect("utf-8"),
-            target.to_str().expect("utf-8"),
-        ]);
-        assert_eq!(r.code, 0, "{}", r.stderr);
+        extract(&archive, &target);
         for (i, img) in imgs.iter().enumerate() {
             let disk = target.join(format!("disk-drive-scsi{i}.raw"));
             assert_eq!(sha256_file(&disk), sha256_file(img), "disk {i} from .{ext}");
@@ -243,13 +248,7 @@ with open(sys.argv[1], "rb") as fh:
     assert_eq!(String::from_utf8_lossy(&out.stdout), want);
 
     let target = tmp.path().join("restore");
-    let r = run(&[
-        "extract",
-        "-q",
-        archive.to_str().expect("utf-8"),
-        target.to_str().expect("utf-8"),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    extract(&archive, &target);
     let disk = target.join("disk-drive-scsi0.raw");
     assert_eq!(std::fs::metadata(&disk).expect("stat").len(), size);
     let cmp = Command::new("cmp")
