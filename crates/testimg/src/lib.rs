@@ -106,6 +106,20 @@ pub fn luks_format(path: &str, extra: &[&str]) {
     run_stdin("cryptsetup", &args, "secret");
 }
 
+/// `sh -c SCRIPT` with `args` as `$1`, `$2`…, for pipelines of real tools (`xdelta3 … | zstd`);
+/// panics with the script when it fails.
+pub fn sh(script: &str, args: &[&Path]) {
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(st.success(), "{script} failed with {st}");
+}
+
 /// Runs `tool` with `stdin` as its input.
 pub fn run_stdin(tool: &str, args: &[&str], stdin: &str) -> String {
     let mut child = Command::new(tool)

@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::directory::{sh, vma_of};
+use testimg::sh;
+
+use crate::directory::vma_of;
 
 const MIB: usize = 1 << 20;
 

@@ -2,8 +2,8 @@
 //! ext4 and btrfs (good), a corrupted zstd stream (bad), an orphan differential (bad).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use testimg::sh;
 use vma::{Config, NewArchive, Writer};
 
 fn fixture(name: &str) -> PathBuf {
@@ -31,19 +31,6 @@ pub(crate) fn vma_of(image: &Path, out: &Path) {
         w.write_cluster(1, u32::try_from(i).unwrap(), c).unwrap();
     }
     w.finish().unwrap();
-}
-
-/// `sh -c` with the arguments as $1, $2…
-pub(crate) fn sh(script: &str, args: &[&Path]) {
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .arg("sh")
-        .args(args)
-        .stdin(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "{script}");
 }
 
 #[test]
