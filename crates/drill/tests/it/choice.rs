@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use testimg::sh;
 
-use crate::directory::vma_of;
+use crate::directory::{vm_report, vma_of};
 
 const MIB: usize = 1 << 20;
 
@@ -159,15 +159,7 @@ fn issue12_item2_drill_restores_the_newest_restorable_point() {
     };
     let report = drill::run(&plan, &opts, &mut ()).unwrap();
     let json = serde_json::to_value(&report).unwrap();
-    let vm = |id: &str| {
-        json["vms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["vmid"] == id)
-            .unwrap()
-            .clone()
-    };
+    let vm = |id: &str| vm_report(&json, id);
     let paths = |ps: &[&Path]| {
         serde_json::json!(
             ps.iter()

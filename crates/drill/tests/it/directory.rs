@@ -33,6 +33,17 @@ pub(crate) fn vma_of(image: &Path, out: &Path) {
     w.finish().unwrap();
 }
 
+/// The report of VM `id` in a drill report's JSON.
+pub(crate) fn vm_report(json: &serde_json::Value, id: &str) -> serde_json::Value {
+    json["vms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["vmid"] == id)
+        .unwrap_or_else(|| panic!("no VM {id} in {json:#}"))
+        .clone()
+}
+
 #[test]
 fn drill_passes_the_good_fails_the_bad_and_leaves_nothing() {
     let privileged = testimg::privileged("drill_passes_the_good_fails_the_bad_and_leaves_nothing");
