@@ -13,8 +13,8 @@
 //!    same files as our image.
 //!
 //! Every restored disk is compared with the sha256 recorded by the real tools (the
-//! `extract.files` lists and `testdata/real/README.md`), never with our own output. Steps for
-//! commands that are not implemented yet are skipped with a printed reason. Nothing is left
+//! `extract.files` lists and `testdata/real/README.md`), never with our own output. Every step
+//! always runs: none is chosen by what the binary says it supports. Nothing is left
 //! behind: containers run with `--rm`, mounts and loop devices are released by guards.
 
 use std::collections::BTreeMap;
@@ -72,7 +72,8 @@ const DIFF_DISK: (&str, &str, u64) = (
 const GPT_DISK: &str = "r0/disk-drive-scsi0.raw";
 const KNOWN_FILES: &[&str] = &["/etc/hostname", "/srv/blobs/rand00.bin"];
 
-pub fn run(args: &[String]) -> Result<()> {
+/// Runs the end-to-end tests; `Ok(Some(reason))` when this machine cannot run them.
+pub fn run(args: &[String]) -> Result<Option<String>> {
     let mut runtime = std::env::var("PVERESCUE_E2E_RUNTIME").ok();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -85,7 +86,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if let Some(reason) = cannot_run() {
         println!("xtask e2e: SKIPPED (end-to-end artifact tests): {reason}");
-        return Ok(());
+        return Ok(Some(reason));
     }
     tools::ensure_e2e()?;
     let start = Instant::now();
@@ -117,10 +118,6 @@ pub fn run(args: &[String]) -> Result<()> {
         fs::remove_dir_all(&work).with_context(|| format!("cannot clear {}", work.display()))?;
     }
     fs::create_dir_all(&work)?;
-    let steps = Steps::detect(&d.binary)?;
-    for s in &steps.skipped {
-        report.note(format!("SKIPPED: {s}"));
-    }
 
     // The static binary in an empty chroot.
     let chroot = work.join("chroot");
@@ -130,8 +127,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut runner = Chroot {
         dir: chroot.clone(),
     };
-    report.time(&format!("chroot: {}", steps.describe()), || {
-        steps.run_common(&mut runner, &chroot.join("restore"))
+    report.time(&format!("chroot: {COMMON_STEPS}"), || {
+        run_common(&mut runner, &chroot.join("restore"))
     })?;
 
     // The image in a container.
@@ -144,15 +141,13 @@ pub fn run(args: &[String]) -> Result<()> {
     })?;
     report.note(format!("container runtime: {}", container.describe()));
     let result = (|| -> Result<()> {
-        report.time(&format!("container: {}", steps.describe()), || {
-            steps.run_common(&mut container, &restore)
+        report.time(&format!("container: {COMMON_STEPS}"), || {
+            run_common(&mut container, &restore)
         })?;
-        if steps.mount {
-            report.time(
-                "container: loop mount of partition 1 (real GPT disk), files match debugfs, umount",
-                || mount_in_container(&mut container, &work, &restore),
-            )?;
-        }
+        report.time(
+            "container: loop mount of partition 1 (real GPT disk), files match debugfs, umount",
+            || mount_in_container(&mut container, &work, &restore),
+        )?;
         if let Container::Docker(docker) = &container {
             report.time(
                 "docker build -f container/Containerfile gives the same files",
@@ -167,7 +162,7 @@ pub fn run(args: &[String]) -> Result<()> {
     fs::remove_dir_all(&work).with_context(|| format!("cannot remove {}", work.display()))?;
     report.note(format!("total: {:.1} s", start.elapsed().as_secs_f64()));
     report.print();
-    Ok(())
+    Ok(None)
 }
 
 /// Why the end-to-end tests cannot run here, if they cannot.
@@ -345,133 +340,74 @@ impl Runner for Chroot {
     }
 }
 
-/// Which steps beyond list/extract the binary supports (the others are skipped, with a reason).
-struct Steps {
-    differential: bool,
-    partitions: bool,
-    mount: bool,
-    skipped: Vec<String>,
-}
+/// What [`run_common`] covers, for the report.
+const COMMON_STEPS: &str =
+    "list, extract (real zstd and lzop archives, our fixture), differential restore, partitions";
 
-impl Steps {
-    fn detect(bin: &Path) -> Result<Self> {
-        let mut skipped = Vec::new();
-        let scaffold = |cmd: &[&str]| -> Result<bool> {
-            let o = out_of(Command::new(bin).args(cmd))?;
-            Ok(o.stderr.contains("not available yet"))
-        };
-        let partitions = !scaffold(&["partitions", "/dev/null"])?;
-        if !partitions {
-            skipped.push(
-                "`partitions` step: `pverescue partitions` is still a scaffold (\"not available \
-                 yet\")"
-                    .into(),
-            );
-        }
-        let mount = !scaffold(&["mount", "/dev/null", "/nonexistent"])?;
-        if !mount {
-            skipped.push(
-                "loop-mount step: `pverescue mount` is still a scaffold (\"not available yet\")"
-                    .into(),
-            );
-        }
-        // The differential restore comes with `--base FULL` on extract.
-        let help = output(Command::new(bin).args(["extract", "--help"]))?;
-        let differential = help.contains("--base");
-        if !differential {
-            skipped.push(
-                "differential-restore step: `pverescue extract` has no --base (differential \
-                 support) yet"
-                    .into(),
-            );
-        }
-        Ok(Self {
-            differential,
-            partitions,
-            mount,
-            skipped,
-        })
+/// list, extract of real archives and of our fixture, differential, partitions: every step runs,
+/// whatever the binary's help says (a command that regresses fails here instead of being skipped).
+fn run_common(r: &mut dyn Runner, restore_host: &Path) -> Result<()> {
+    let list = r
+        .run(&["list", &format!("/backups/{}", LIST.0)], None)?
+        .ok("list")?;
+    let want = fs::read_to_string(root().join(LIST.1))?;
+    ensure!(
+        list.stdout == want,
+        "list output differs from the real vma's\nours:\n{}\nvma:\n{want}",
+        list.stdout
+    );
+    for (i, (archive, expected)) in REAL.iter().chain([&GPT_FIXTURE]).enumerate() {
+        let dir = format!("r{i}");
+        r.run(
+            &[
+                "extract",
+                "-q",
+                &format!("/backups/{archive}"),
+                &format!("/restore/{dir}"),
+            ],
+            None,
+        )?
+        .ok(&format!("extract {archive}"))?;
+        compare_with_provenance(
+            &restore_host.join(&dir),
+            &expected_files(&root().join(expected))?,
+        )
+        .with_context(|| format!("restore of {archive}"))?;
     }
-
-    /// What `run_common` covers, for the report.
-    fn describe(&self) -> String {
-        let mut s = "list, extract (real zstd and lzop archives, our fixture)".to_owned();
-        if self.differential {
-            s.push_str(", differential restore");
-        }
-        if self.partitions {
-            s.push_str(", partitions");
-        }
-        s
-    }
-
-    /// list, extract of real archives and of our fixture, differential, partitions.
-    fn run_common(&self, r: &mut dyn Runner, restore_host: &Path) -> Result<()> {
-        let list = r
-            .run(&["list", &format!("/backups/{}", LIST.0)], None)?
-            .ok("list")?;
-        let want = fs::read_to_string(root().join(LIST.1))?;
-        ensure!(
-            list.stdout == want,
-            "list output differs from the real vma's\nours:\n{}\nvma:\n{want}",
-            list.stdout
-        );
-        for (i, (archive, expected)) in REAL.iter().chain([&GPT_FIXTURE]).enumerate() {
-            let dir = format!("r{i}");
-            r.run(
-                &[
-                    "extract",
-                    "-q",
-                    &format!("/backups/{archive}"),
-                    &format!("/restore/{dir}"),
-                ],
-                None,
-            )?
-            .ok(&format!("extract {archive}"))?;
-            compare_with_provenance(
-                &restore_host.join(&dir),
-                &expected_files(&root().join(expected))?,
-            )
-            .with_context(|| format!("restore of {archive}"))?;
-        }
-        if self.differential {
-            let readme = fs::read_to_string(root().join("testdata/real/README.md"))?;
-            ensure!(
-                readme.contains(DIFF_DISK.1),
-                "testdata/real/README.md no longer records {}",
-                DIFF_DISK.1
-            );
-            r.run(
-                &[
-                    "extract",
-                    "-q",
-                    &format!("/backups/{DIFF}"),
-                    "/restore/diff",
-                ],
-                None,
-            )?
-            .ok("extract of a differential with its full beside it")?;
-            let disk = restore_host.join("diff").join(DIFF_DISK.0);
-            let (sha, size) = sha256_file(&disk)?;
-            ensure!(
-                sha == DIFF_DISK.1 && size == DIFF_DISK.2,
-                "differential restore: {} is {sha} ({size} bytes), the README says {} ({} bytes)",
-                disk.display(),
-                DIFF_DISK.1,
-                DIFF_DISK.2
-            );
-        }
-        if self.partitions {
-            let o = r
-                .run(
-                    &["partitions", "--json", &format!("/restore/{GPT_DISK}")],
-                    None,
-                )?
-                .ok("partitions")?;
-            check_partitions(&o.stdout, &restore_host.join(GPT_DISK))?;
-        }
-        Ok(())
-    }
+    // A differential with its full beside it.
+    let readme = fs::read_to_string(root().join("testdata/real/README.md"))?;
+    ensure!(
+        readme.contains(DIFF_DISK.1),
+        "testdata/real/README.md no longer records {}",
+        DIFF_DISK.1
+    );
+    r.run(
+        &[
+            "extract",
+            "-q",
+            &format!("/backups/{DIFF}"),
+            "/restore/diff",
+        ],
+        None,
+    )?
+    .ok("extract of a differential with its full beside it")?;
+    let disk = restore_host.join("diff").join(DIFF_DISK.0);
+    let (sha, size) = sha256_file(&disk)?;
+    ensure!(
+        sha == DIFF_DISK.1 && size == DIFF_DISK.2,
+        "differential restore: {} is {sha} ({size} bytes), the README says {} ({} bytes)",
+        disk.display(),
+        DIFF_DISK.1,
+        DIFF_DISK.2
+    );
+    let o = r
+        .run(
+            &["partitions", "--json", &format!("/restore/{GPT_DISK}")],
+            None,
+        )?
+        .ok("partitions")?;
+    check_partitions(&o.stdout, &restore_host.join(GPT_DISK))?;
+    Ok(())
 }
 
 /// `pverescue partitions --json` must show partition 1 where util-linux `partx` sees it, holding

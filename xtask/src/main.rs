@@ -1,13 +1,19 @@
 //! `cargo xtask`: project automation in Rust, so that it needs nothing but cargo.
 //!
 //! - `cargo xtask test`: install what the real-tool tests need (Debian packages via apt-get when
-//!   root, Python `dissect.archive` via pip), then run the whole test suite.
+//!   root, Python `dissect.archive` via pip), run the whole test suite, check the fuzz targets compile,
+//!   run the end-to-end tests, and print how many tests skipped and why (each skip is a file in
+//!   `target/skips/`, written by `testimg::skip`). Under `PVERESCUE_REQUIRE_PRIVILEGED=1` (CI)
+//!   a test that would skip for lack of root, loop devices or a tool fails instead, and so does
+//!   a skipped e2e run; a feature the machine lacks (O_DIRECT) is only counted.
 //! - `cargo xtask fixtures`: rebuild `testdata/` with the real tools and write its provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
 //! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
 //! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
 //! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
 //! - `cargo xtask docs`: regenerate the man pages and shell completions from the clap flags.
+//! - `cargo xtask fuzz [--seconds N] [--build-only|--check]`: build every cargo-fuzz target and
+//!   run each briefly (`--check`: only check that they compile, as `cargo xtask test` does).
 
 mod bench;
 mod bench_diff;
@@ -15,13 +21,14 @@ mod dist;
 mod docs;
 mod e2e;
 mod fixtures;
+mod fuzz;
 mod image;
 mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 
 fn main() {
     if let Err(e) = run() {
@@ -41,8 +48,9 @@ fn run() -> Result<()> {
         Some("install-test-deps") => tools::ensure_all(),
         Some("dist") => dist::run(rest),
         Some("image") => image::run(rest),
-        Some("e2e") => e2e::run(rest),
+        Some("e2e") => e2e::run(rest).map(drop),
         Some("docs") => docs::run(rest),
+        Some("fuzz") => fuzz::run(rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <command>\n\n\
@@ -55,7 +63,8 @@ fn run() -> Result<()> {
                  dist               static binary and rescue bundle in target/dist/\n  \
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \
-                 docs               regenerate docs/man/ and completions/ from the flags"
+                 docs               regenerate docs/man/ and completions/ from the flags\n  \
+                 fuzz [--seconds N] [--build-only|--check]  build every fuzz target, run each N s (default 10)"
             );
             bail!("unknown or missing command");
         }
@@ -97,19 +106,88 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 
 fn test(rest: &[String]) -> Result<()> {
     tools::ensure_all()?;
+    let require = std::env::var(REQUIRE_PRIVILEGED).as_deref() == Ok("1");
     if !tools::is_root() {
         eprintln!(
             "xtask: not root: tests that need loop devices and mounts will skip and say so \
              (run as root to include them)"
         );
     }
+    // Every skipped test leaves a file here (testimg::skip); counted after the run.
+    let skips = target_dir().join("skips");
+    if skips.exists() {
+        std::fs::remove_dir_all(&skips)
+            .with_context(|| format!("cannot clear {}", skips.display()))?;
+    }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(root())
+        .env("PVERESCUE_SKIP_DIR", &skips)
         .args(["test", "--workspace"])
         .args(rest);
-    run_cmd(&mut cmd)?;
+    let tested = run_cmd(&mut cmd);
+    let mut skipped = read_skips(&skips)?;
+    // The fuzz targets must keep compiling (checked, not built or run: CI time stays small).
+    let fuzzed = tested.and_then(|()| fuzz::run(&["--check".into()]));
     // The shipped artifacts: static binary, bundle and OCI image, run in a chroot and a container.
-    e2e::run(&[])
+    let e2e = fuzzed.and_then(|()| e2e::run(&[]));
+    if let Ok(Some(reason)) = &e2e {
+        skipped.push(format!("SKIP xtask::e2e: {reason}"));
+    }
+    println!("\n{}", skip_summary(&skipped));
+    // Tests that need what CI provides already failed instead of skipping (testimg::skip); what
+    // is left are features the machine lacks (testimg::skip_unsupported), and the e2e tests.
+    if let Some(reason) = e2e? {
+        ensure!(
+            !require,
+            "{REQUIRE_PRIVILEGED}=1 and the end-to-end tests skipped: {reason}"
+        );
+    }
+    Ok(())
+}
+
+/// Set to 1 (by `.ci/run`), privileged tests fail rather than skip; see `testimg::skip`.
+const REQUIRE_PRIVILEGED: &str = "PVERESCUE_REQUIRE_PRIVILEGED";
+
+/// The `SKIP crate::test: reason` lines the tests recorded in `dir`, sorted.
+fn read_skips(dir: &Path) -> Result<Vec<String>> {
+    let mut lines = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(lines),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    lines.sort();
+    Ok(lines)
+}
+
+/// How many tests skipped (all or part of themselves), grouped by reason.
+fn skip_summary(lines: &[String]) -> String {
+    let mut out = format!("skipped: {} test(s)\n", lines.len());
+    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for l in lines {
+        let l = l.strip_prefix("SKIP ").unwrap_or(l);
+        let (test, reason) = l.split_once(": ").unwrap_or((l, "(no reason given)"));
+        by_reason.entry(reason).or_default().push(test);
+    }
+    for (reason, tests) in by_reason {
+        out.push_str(&format!(
+            "  {} x {reason}: {}\n",
+            tests.len(),
+            tests.join(", ")
+        ));
+    }
+    out
+}
+
+/// The cargo target directory (`$CARGO_TARGET_DIR` or `target/`).
+pub fn target_dir() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from)
 }
 
 /// Builds the release `pverescue` binary and returns its path.
@@ -122,7 +200,32 @@ pub fn build_pverescue() -> Result<PathBuf> {
         "-p",
         "pverescue",
     ]))?;
-    let target =
-        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root().join("target"), PathBuf::from);
-    Ok(target.join("release/pverescue"))
+    Ok(target_dir().join("release/pverescue"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue12_item3_skips_are_counted_by_reason() {
+        let dir = std::env::temp_dir().join(format!("xtask-skips-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        assert!(read_skips(&dir.join("none")).expect("no dir").is_empty());
+        for (file, line) in [
+            ("b.skip", "SKIP loopmount::b: needs root (uid 1000)\n"),
+            ("a.skip", "SKIP blockdev::a: needs root (uid 1000)\n"),
+            ("c.skip", "SKIP vma-rs::c: /tmp does not support O_DIRECT\n"),
+        ] {
+            std::fs::write(dir.join(file), line).expect("write");
+        }
+        let lines = read_skips(&dir).expect("read");
+        std::fs::remove_dir_all(&dir).expect("clean up");
+        assert_eq!(
+            skip_summary(&lines),
+            "skipped: 3 test(s)\n  \
+             1 x /tmp does not support O_DIRECT: vma-rs::c\n  \
+             2 x needs root (uid 1000): blockdev::a, loopmount::b\n"
+        );
+    }
 }

@@ -11,8 +11,9 @@
 //! devices ([`Loop`]) with a private configuration ([`Lvm`]), without device-mapper.
 //!
 //! Helpers panic with the tool's stderr (and the Debian package to install when a tool is
-//! missing): they are for tests only. Tests that need root call [`privileged`] first, which
-//! prints why a test is skipped.
+//! missing): they are for tests only. Tests that need root call [`privileged`] first; every
+//! skip goes through [`skip`] (or [`skip_unsupported`]), which prints it and records it in a file
+//! that `cargo xtask test` counts, and which fails instead under `PVERESCUE_REQUIRE_PRIVILEGED=1`.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -103,6 +104,20 @@ pub fn luks_format(path: &str, extra: &[&str]) {
     args.extend_from_slice(extra);
     args.push(path);
     run_stdin("cryptsetup", &args, "secret");
+}
+
+/// `sh -c SCRIPT` with `args` as `$1`, `$2`…, for pipelines of real tools (`xdelta3 … | zstd`);
+/// panics with the script when it fails.
+pub fn sh(script: &str, args: &[&Path]) {
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg("sh")
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .expect("sh");
+    assert!(st.success(), "{script} failed with {st}");
 }
 
 /// Runs `tool` with `stdin` as its input.
@@ -222,21 +237,92 @@ pub fn blkid(img: &Path, offset: u64) -> (String, Option<String>, Option<String>
     (get("TYPE").expect("blkid TYPE"), get("LABEL"), get("UUID"))
 }
 
-/// True when the test can use loop devices and mount; prints the skip reason otherwise.
+/// Set to `1` (as `.ci/run` does), a test that would skip for lack of root, loop devices or a
+/// tool fails instead: CI must run every privileged test.
+pub const REQUIRE_PRIVILEGED: &str = "PVERESCUE_REQUIRE_PRIVILEGED";
+
+/// Where skip records go: `$PVERESCUE_SKIP_DIR`, else `skips/` in the target directory of the
+/// running test binary (`target/debug/deps/it-…` gives `target/skips`).
+pub const SKIP_DIR: &str = "PVERESCUE_SKIP_DIR";
+
+/// True when the test can use loop devices and mount; otherwise records the skip (see [`skip`])
+/// and returns false, or panics under [`REQUIRE_PRIVILEGED`].
 pub fn privileged(test: &str) -> bool {
     let uid = run("id", &["-u"]);
     if uid.trim() != "0" {
-        eprintln!(
-            "SKIP {test}: needs root for loop devices and mounts (running as uid {})",
-            uid.trim()
+        skip(
+            test,
+            &format!(
+                "needs root for loop devices and mounts (running as uid {})",
+                uid.trim()
+            ),
         );
         return false;
     }
     if !Path::new("/dev/loop-control").exists() {
-        eprintln!("SKIP {test}: /dev/loop-control is missing");
+        skip(test, "/dev/loop-control is missing");
         return false;
     }
     true
+}
+
+/// Records that `test` skips (all or part of itself) for `reason`, which the caller then does by
+/// returning: prints `SKIP test: reason` to stderr and writes it to a file of its own in the skip
+/// directory ([`SKIP_DIR`]), which `cargo xtask test` empties before the run and counts after it.
+/// Under [`REQUIRE_PRIVILEGED`]`=1` it panics instead: use it for what CI provides (root, loop
+/// devices, installed tools), and [`skip_unsupported`] for what CI cannot be required to have.
+pub fn skip(test: &str, reason: &str) {
+    record_skip(test, reason);
+    if std::env::var(REQUIRE_PRIVILEGED).as_deref() == Ok("1") {
+        panic!("{REQUIRE_PRIVILEGED}=1, and {test} would skip: {reason}");
+    }
+}
+
+/// Like [`skip`], but never fails: for a feature the machine's filesystem or kernel lacks (the
+/// skip is still recorded and counted).
+pub fn skip_unsupported(test: &str, reason: &str) {
+    record_skip(test, reason);
+}
+
+fn record_skip(test: &str, reason: &str) {
+    let krate = std::env::var("CARGO_PKG_NAME").unwrap_or_else(|_| "?".into());
+    let line = format!("SKIP {krate}::{test}: {reason}");
+    eprintln!("{line}");
+    let Some(dir) = skip_dir() else {
+        eprintln!("testimg: cannot tell where to record the skip (set {SKIP_DIR})");
+        return;
+    };
+    let name: String = format!("{krate}--{test}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    // One file per test: concurrent tests never write the same file.
+    let written = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join(format!("{name}.skip")), format!("{line}\n")));
+    if let Err(e) = written {
+        eprintln!("testimg: cannot record the skip in {}: {e}", dir.display());
+    }
+}
+
+/// The skip directory: [`SKIP_DIR`], else `skips/` beside the profile directory that holds
+/// the running test binary.
+pub fn skip_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(SKIP_DIR) {
+        return Some(PathBuf::from(d));
+    }
+    let exe = std::env::current_exe().ok()?;
+    // target/<profile>/deps/<binary>: the target directory is three levels up.
+    let deps = exe.parent()?;
+    if deps.file_name()? != "deps" {
+        return None;
+    }
+    Some(deps.parent()?.parent()?.join("skips"))
 }
 
 /// A loop device attached with `losetup` for the test; detached on drop.
@@ -406,21 +492,62 @@ pub fn sha256(path: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Asserts (after up to two seconds) that `losetup` lists no device backed by `img`.
-pub fn assert_no_loop_for(img: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    loop {
-        let out = run("losetup", &["-j", img.to_str().expect("utf-8")]);
-        if out.trim().is_empty() {
-            return;
+/// Flips one byte of the zstd file at `path`, from the middle of the stream on, where the real
+/// `zstd -t` rejects the result, and returns its offset. About 0.5 % of single-byte flips leave a
+/// frame that both `zstd -t` and our decoder accept, so a fixed flip is corrupt only most of the
+/// time: each candidate is checked by the real tool, the independent oracle.
+pub fn corrupt_zstd(path: &Path) -> u64 {
+    let mut bytes = std::fs::read(path).expect("read the zstd file");
+    let start = bytes.len() / 2;
+    for at in start..bytes.len() {
+        bytes[at] ^= 0x40;
+        std::fs::write(path, &bytes).expect("write the zstd file");
+        let tested = Command::new("zstd")
+            .args(["-q", "-t"])
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .expect("zstd (Debian package zstd)");
+        if !tested.success() {
+            return at as u64;
         }
+        bytes[at] ^= 0x40;
+    }
+    std::fs::write(path, &bytes).expect("write the zstd file");
+    panic!(
+        "no flip from byte {start} on makes zstd -t reject {}",
+        path.display()
+    );
+}
+
+/// How long [`wait_for`] waits: far beyond any delay on a loaded machine (the kernel releases
+/// loop devices asynchronously), reached only when something is really left behind or stuck.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Waits until `cond` holds, polling, and panics naming `what` (with `cond`'s last state from
+/// `describe`) after [`DEADLINE`]. A synchronisation, not a timing assertion: it returns as soon
+/// as `cond` holds.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool, describe: impl Fn() -> String) {
+    let deadline = Instant::now() + DEADLINE;
+    while !cond() {
         assert!(
             Instant::now() < deadline,
-            "leftover loop device for {}: {out}",
-            img.display()
+            "still not {what} after {DEADLINE:?}: {}",
+            describe()
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Asserts (waiting up to [`DEADLINE`] for the kernel) that `losetup` lists no device backed by
+/// `img`.
+pub fn assert_no_loop_for(img: &Path) {
+    let listed = || run("losetup", &["-j", img.to_str().expect("utf-8")]);
+    wait_for(
+        &format!("free of loop devices backed by {}", img.display()),
+        || listed().trim().is_empty(),
+        listed,
+    );
 }
 
 /// The lines of `losetup -a` that mention `needle` (e.g. a test's temporary directory), sorted.

@@ -6,29 +6,15 @@ use std::process::Command;
 
 use blockdev::{Error, Kind, Use, inspect};
 
-/// Why root tests cannot run here, if they cannot.
-fn skip_reason() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned));
-    if uid.as_deref() != Some("0") {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/loop-control").exists() {
-        return Some("no /dev/loop-control".into());
-    }
-    if Command::new("losetup").arg("--version").output().is_err() {
-        return Some("losetup is not installed".into());
-    }
-    None
-}
-
+/// Returns from the test, recording the skip (`testimg::skip`: a failure under
+/// `PVERESCUE_REQUIRE_PRIVILEGED=1`), without root, loop devices or `losetup`.
 macro_rules! require_root {
-    () => {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipped: {why}");
+    ($test:literal) => {
+        if !testimg::privileged($test) {
+            return;
+        }
+        if Command::new("losetup").arg("--version").output().is_err() {
+            testimg::skip($test, "losetup is not installed (Debian package mount)");
             return;
         }
     };
@@ -92,10 +78,10 @@ impl Mounted {
 }
 
 /// Whether `mkfs.ext4` is there; says why the test is skipped when not.
-fn has_mkfs_ext4() -> bool {
+fn has_mkfs_ext4(test: &str) -> bool {
     let there = Command::new("mkfs.ext4").arg("-V").output().is_ok();
     if !there {
-        eprintln!("skipped: mkfs.ext4 is not installed");
+        testimg::skip(test, "mkfs.ext4 is not installed (Debian package e2fsprogs)");
     }
     there
 }
@@ -125,7 +111,7 @@ fn image(dir: &Path, size: u64, fill: u8) -> PathBuf {
 
 #[test]
 fn a_loop_device_is_a_block_device_with_size_and_backing_model() {
-    require_root!();
+    require_root!("a_loop_device_is_a_block_device_with_size_and_backing_model");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 4 << 20, 0x5A);
     let disk = LoopDisk::attach(&img);
@@ -174,7 +160,7 @@ fn a_loop_device_is_a_block_device_with_size_and_backing_model() {
 
 #[test]
 fn zero_out_zeroes_exactly_the_range() {
-    require_root!();
+    require_root!("zero_out_zeroes_exactly_the_range");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 1 << 20, 0xFF);
     let disk = LoopDisk::attach(&img);
@@ -199,8 +185,12 @@ fn zero_out_zeroes_exactly_the_range() {
 
 #[test]
 fn a_mounted_device_is_refused_with_its_mount_point() {
-    require_root!();
-    if !has_mkfs_ext4() {
+    require_root!("a_mounted_device_is_refused_with_its_mount_point");
+    if Command::new("mkfs.ext4").arg("-V").output().is_err() {
+        testimg::skip(
+            "a_mounted_device_is_refused_with_its_mount_point",
+            "mkfs.ext4 is not installed (Debian package e2fsprogs)",
+        );
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -249,8 +239,8 @@ fn directories_and_character_devices_are_refused() {
 /// kernel lists it neither as a holder of the disk nor refuses an exclusive open of the disk.
 #[test]
 fn issue10_item6_offset_loop_over_the_target_device_is_refused() {
-    require_root!();
-    if !has_mkfs_ext4() {
+    require_root!("issue10_item6_offset_loop_over_the_target_device_is_refused");
+    if !has_mkfs_ext4("issue10_item6_offset_loop_over_the_target_device_is_refused") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -290,7 +280,7 @@ fn issue10_item6_offset_loop_over_the_target_device_is_refused() {
 
 #[test]
 fn issue10_item6_loop_target_whose_backing_file_backs_another_loop_is_refused() {
-    require_root!();
+    require_root!("issue10_item6_loop_target_whose_backing_file_backs_another_loop_is_refused");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 8 << 20, 0);
     let disk = LoopDisk::attach(&img);
@@ -317,7 +307,7 @@ fn issue10_item6_loop_target_whose_backing_file_backs_another_loop_is_refused() 
 
 #[test]
 fn issue10_item6_image_file_behind_an_offset_loop_under_another_name_is_refused() {
-    require_root!();
+    require_root!("issue10_item6_image_file_behind_an_offset_loop_under_another_name_is_refused");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 4 << 20, 0);
     let disk = LoopDisk::attach_with(&img, &["-o", "1048576"]);
@@ -358,7 +348,7 @@ impl Drop for SwapOn {
 
 #[test]
 fn issue10_item6_active_swap_file_is_refused() {
-    require_root!();
+    require_root!("issue10_item6_active_swap_file_is_refused");
     let t = tempfile::tempdir_in("/var/tmp").unwrap();
     let file = t.path().join("swapfile");
     image(t.path(), 4 << 20, 0);
@@ -389,7 +379,7 @@ fn issue10_item6_active_swap_file_is_refused() {
 
 #[test]
 fn active_swap_on_the_target_device_is_refused() {
-    require_root!();
+    require_root!("active_swap_on_the_target_device_is_refused");
     let t = tempfile::tempdir().unwrap();
     let img = image(t.path(), 4 << 20, 0);
     let disk = LoopDisk::attach(&img);

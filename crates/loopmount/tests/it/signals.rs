@@ -12,7 +12,8 @@ use crate::tools::*;
 const CHILD_ENV: &str = "LOOPMOUNT_TEST_CHILD";
 
 /// The child: runs only when re-executed by the tests below with `LOOPMOUNT_TEST_CHILD` set to
-/// `image|offset|size|mountpoint`; mounts, says so, and waits to be killed.
+/// `image|offset|size|mountpoint`; mounts, says so, and waits to be killed (blocked on its stdin,
+/// which the test holds open: no time limit, and it ends if the test dies).
 #[test]
 fn child_mount_and_wait() {
     let Ok(arg) = std::env::var(CHILD_ENV) else {
@@ -27,7 +28,7 @@ fn child_mount_and_wait() {
     );
     let m = mount_image(Path::new(f[0]), &spec, Path::new(f[3])).expect("child mount");
     println!("MOUNTED {}", m.device().display());
-    std::thread::sleep(Duration::from_secs(30));
+    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
 }
 
 fn spawn_child(img: &Image, mp: &Path) -> std::process::Child {
@@ -41,6 +42,7 @@ fn spawn_child(img: &Image, mp: &Path) -> std::process::Child {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, arg)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -60,6 +62,9 @@ fn sigterm_after_mount_releases_everything() {
     for (sig, code) in [("-TERM", 143), ("-INT", 130)] {
         let mp = img.mountpoint(&format!("child{code}"));
         let mut child = spawn_child(&img, &mp);
+        // Held until the child has exited (`wait` would close it first and let the child end by
+        // itself instead of by the signal).
+        let stdin = child.stdin.take();
         let out = child.stdout.take().expect("stdout");
         let line = BufReader::new(out)
             .lines()
@@ -69,6 +74,7 @@ fn sigterm_after_mount_releases_everything() {
         assert!(findmnt(&mp).is_some(), "child mounted: {line}");
         kill(&child, sig);
         let status = child.wait().expect("wait");
+        drop(stdin);
         assert_eq!(status.code(), Some(code), "child exit after {sig}");
         assert!(findmnt(&mp).is_none(), "mount left behind after {sig}");
         assert_no_loop_for(&img.path);
@@ -86,9 +92,15 @@ fn sigterm_mid_mount_releases_everything() {
     for (i, delay_ms) in [0u64, 3, 10, 25, 50, 100].into_iter().enumerate() {
         let mp = img.mountpoint(&format!("mid{i}"));
         let mut child = spawn_child(&img, &mp);
+        // Held until the child has exited (`wait` would close it first and let the child end by
+        // itself instead of by the signal).
+        let stdin = child.stdin.take();
+        // A sweep of kill points, not a synchronisation: whatever the child reached, nothing may
+        // be left.
         std::thread::sleep(Duration::from_millis(delay_ms));
         kill(&child, "-TERM");
         let status = child.wait().expect("wait");
+        drop(stdin);
         assert!(
             status.code() == Some(143) || status.code().is_none(),
             "{status:?}"

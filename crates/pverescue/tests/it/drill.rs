@@ -40,8 +40,8 @@ fn create(out: &Path, conf: &Path, img: &Path) {
 }
 
 /// The backup directory: VM 300 (zstd full + newer zstd differential, good), VM 303 (lzop full,
-/// good), VM 304 (gzip full, good), VM 301 (zstd full with a flipped byte, bad), VM 302 (orphan
-/// differential, bad).
+/// good), VM 304 (gzip full, good), VM 301 (zstd full with a flipped byte that `zstd -t`
+/// rejects, bad), VM 302 (orphan differential, bad).
 fn backup_dir(work: &Path) -> PathBuf {
     let dump = work.join("dump");
     std::fs::create_dir(&dump).expect("mkdir");
@@ -79,10 +79,8 @@ fn backup_dir(work: &Path) -> PathBuf {
     );
     let bad = dump.join("vzdump-qemu-301-2026_03_01-00_00_00.vma.zst");
     std::fs::copy(&full, &bad).expect("copy");
-    let mut b = std::fs::read(&bad).expect("read");
-    let mid = b.len() / 2;
-    b[mid] ^= 0x40;
-    std::fs::write(&bad, b).expect("write");
+    // A flip the real `zstd -t` rejects: some single-byte flips leave a valid frame.
+    testimg::corrupt_zstd(&bad);
     std::fs::copy(
         &diff,
         dump.join(
@@ -230,31 +228,30 @@ fn ctrl_c_during_a_drill_leaves_nothing() {
     }
     let work = tempfile::tempdir().expect("tempdir");
     let (dump, scratch) = one_vm_dump(work.path(), "400");
-    // A check that blocks while the filesystems are mounted; Ctrl-C reaches the whole
-    // foreground process group, as in a terminal.
+    // A check that says it started, then blocks while the filesystems are mounted; Ctrl-C
+    // reaches the whole foreground process group, as in a terminal.
+    let started = work.path().join("check-started");
     let mut child = pverescue()
         .args(["drill", s(&dump), "--scratch", s(&scratch)])
-        .args(["--check-cmd", "sleep 60 #"])
+        .args(["--check-cmd", &format!("touch {}; sleep 60 #", s(&started))])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .expect("spawn");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
-        if mounts.contains(s(&scratch)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the drill never mounted");
-        assert!(
-            child.try_wait().expect("wait").is_none(),
-            "drill ended early"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // Let the check start.
-    std::thread::sleep(Duration::from_millis(300));
+    testimg::wait_for(
+        "started the check command",
+        || {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "drill ended before its check started"
+            );
+            started.exists()
+        },
+        String::new,
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(mounts.contains(s(&scratch)), "the check runs while mounted");
     testimg::run("kill", &["-INT", "--", &format!("-{}", child.id())]);
     let out = child.wait_with_output().expect("wait");
     assert_eq!(

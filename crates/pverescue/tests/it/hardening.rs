@@ -12,7 +12,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::util::{expected_files, pverescue, run, sh, sha256_file, tempdir, testdata};
 
@@ -22,15 +21,7 @@ const HEAD: usize = 3 << 19;
 
 /// Waits (generously) until `path` exists; fails the test otherwise.
 fn wait_for(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    testimg::wait_for("there", || path.exists(), || path.display().to_string());
 }
 
 /// An uncompressed archive of one 4 MiB random disk (drive-scsi0) and a config, in `dir`, with

@@ -10,7 +10,8 @@
 //! - `fixtures`: our fixtures in every compression (`testdata/vma/`), multi-member streams and
 //!   standard input; restores must reproduce the sha256 of the input images.
 //! - `damaged`: broken archives fail with pinned, actionable messages and leave nothing behind.
-//! - `create`: archives we write are read back by us, by Python `dissect.archive` and by `lzop -t`.
+//! - `create`: archives we write are read back by us, by Python `dissect.archive` and by `lzop -t`;
+//!   a disk past 4 GiB.
 //! - `cli`: help, usage errors, exit codes and JSON shapes.
 //! - `diff`: differential backups made by xdelta3 as vzdump did (VMA and tar), the real Proxmox
 //!   differential, wrong and truncated inputs, `verify DIR`, `merge`.

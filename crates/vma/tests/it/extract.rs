@@ -235,9 +235,9 @@ fn restores_bypass_the_page_cache() {
         rustix::fs::Mode::from_raw_mode(0o600),
     );
     if direct.is_err() {
-        eprintln!(
-            "skipped: {} does not support O_DIRECT",
-            tmp.path().display()
+        testimg::skip_unsupported(
+            "restores_bypass_the_page_cache",
+            &format!("{} does not support O_DIRECT", tmp.path().display()),
         );
         return;
     }
