@@ -193,7 +193,7 @@ impl Archive {
     }
 
     /// The outer compression of the file given (the differential's, for a differential).
-    pub fn format(&self) -> unpack::Format {
+    pub fn compression(&self) -> unpack::Format {
         self.format
     }
 

@@ -1,73 +1,50 @@
-//! Writing compressed output: [`Compression`], [`FinishWrite`] and [`compressor`].
+//! Writing compressed output: [`Format::from_path`], [`FinishWrite`] and [`compressor`].
 
-use std::fmt;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::lzop::LzopWriter;
+use crate::sniff::Format;
 
 /// zstd level for written files: the zstd CLI's default, as vzdump uses it.
 const ZSTD_LEVEL: i32 = 3;
 /// zstd worker threads for written files.
 const ZSTD_WORKERS: u32 = 2;
 
-/// A compression to write, chosen by the output file's extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Compression {
-    /// No compression.
-    None,
-    /// gzip at the default level, one member.
-    Gzip,
-    /// zstd at level 3 with an XXH64 checksum, one frame.
-    Zstd,
-    /// lzop as lzop 1.04 writes it from a pipe.
-    Lzop,
-}
-
-impl Compression {
-    /// Chooses by extension: `.gz`, `.zst` and `.lzo`; anything else is [`Compression::None`].
+impl Format {
+    /// The compression to write for an output name, by its extension: `.gz`, `.zst`, `.lzo`,
+    /// `.bz2`, `.xz`; anything else is [`Format::Plain`]. ([`compressor`] writes the first three.)
     ///
     /// ```
     /// use std::path::Path;
-    /// use unpack::Compression;
-    /// assert_eq!(Compression::from_path(Path::new("vzdump-qemu-100.vma.zst")), Compression::Zstd);
-    /// assert_eq!(Compression::from_path(Path::new("out.vma")), Compression::None);
+    /// use unpack::Format;
+    /// assert_eq!(Format::from_path(Path::new("vzdump-qemu-100.vma.zst")), Format::Zstd);
+    /// assert_eq!(Format::from_path(Path::new("out.vma")), Format::Plain);
     /// ```
-    pub fn from_path(p: &Path) -> Compression {
+    pub fn from_path(p: &Path) -> Format {
         match p.extension().and_then(|e| e.to_str()) {
-            Some("gz") => Compression::Gzip,
-            Some("zst") => Compression::Zstd,
-            Some("lzo") => Compression::Lzop,
-            _ => Compression::None,
+            Some("gz") => Format::Gzip,
+            Some("zst") => Format::Zstd,
+            Some("lzo") => Format::Lzop,
+            Some("bz2") => Format::Bzip2,
+            Some("xz") => Format::Xz,
+            _ => Format::Plain,
         }
     }
 
-    /// The file extension without the dot (`gz`, `zst`, `lzo`), or an empty string for [`Compression::None`].
+    /// The file extension without the dot (`gz`, `zst`, `lzo`, `bz2`, `xz`), or an empty string
+    /// for [`Format::Plain`].
     pub fn extension(&self) -> &'static str {
         match self {
-            Compression::None => "",
-            Compression::Gzip => "gz",
-            Compression::Zstd => "zst",
-            Compression::Lzop => "lzo",
+            Format::Plain => "",
+            Format::Gzip => "gz",
+            Format::Zstd => "zst",
+            Format::Lzop => "lzo",
+            Format::Bzip2 => "bz2",
+            Format::Xz => "xz",
         }
-    }
-
-    /// The lower-case name used in messages: "none", "gzip", "zstd" or "lzop".
-    pub fn name(&self) -> &'static str {
-        match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-            Compression::Lzop => "lzop",
-        }
-    }
-}
-
-impl fmt::Display for Compression {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 
@@ -77,33 +54,40 @@ pub trait FinishWrite: Write + Send {
     fn finish(self: Box<Self>) -> io::Result<()>;
 }
 
-/// Wraps `w` in a compressor for `c`; finish it with [`FinishWrite::finish`].
+/// Wraps `w` in a compressor for `c` (plain, gzip, zstd or lzop: what vzdump writes); finish it
+/// with [`FinishWrite::finish`].
 ///
 /// ```
-/// use unpack::{compressor, Compression};
-/// let mut w = compressor(Vec::new(), Compression::Gzip)?;
+/// use unpack::{compressor, Format};
+/// let mut w = compressor(Vec::new(), Format::Gzip)?;
 /// w.write_all(b"hello")?;
 /// w.finish()?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn compressor<W: Write + Send + 'static>(w: W, c: Compression) -> Result<Box<dyn FinishWrite>> {
+pub fn compressor<W: Write + Send + 'static>(w: W, c: Format) -> Result<Box<dyn FinishWrite>> {
     let fail = |e: io::Error| Error::Compressor {
         compression: c,
         source: Arc::new(e),
     };
     Ok(match c {
-        Compression::None => Box::new(Plain(w)),
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+        Format::Plain => Box::new(Plain(w)),
+        Format::Gzip => Box::new(flate2::write::GzEncoder::new(
             w,
             flate2::Compression::default(),
         )),
-        Compression::Zstd => {
+        Format::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(w, ZSTD_LEVEL).map_err(fail)?;
             enc.include_checksum(true).map_err(fail)?;
             enc.multithread(ZSTD_WORKERS).map_err(fail)?;
             Box::new(enc)
         }
-        Compression::Lzop => Box::new(LzopWriter::new(w)),
+        Format::Lzop => Box::new(LzopWriter::new(w)),
+        Format::Bzip2 | Format::Xz => {
+            return Err(fail(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "pverescue writes plain, gzip (.gz), zstd (.zst) and lzop (.lzo) archives, as vzdump does",
+            )));
+        }
     })
 }
 

@@ -130,7 +130,7 @@ pub enum Error {
     #[error("cannot set up the {compression} compressor: {source}")]
     Compressor {
         /// The compression requested.
-        compression: crate::Compression,
+        compression: crate::Format,
         /// The library's error.
         #[source]
         source: Arc<io::Error>,

@@ -23,8 +23,8 @@
 //!   before writing it and stores it raw if that fails, so an encoder bug could cost space but not data. gzip,
 //!   zstd, bzip2 and xz come from `flate2`, `zstd`, `bzip2` and `liblzma`. Concatenated gzip members, zstd frames,
 //!   lzop files, bzip2 and xz streams are all decoded.
-//! - [`compressor`] wraps a writer for [`Compression`] `None`, `Gzip`, `Zstd` or `Lzop`, chosen by
-//!   [`Compression::from_path`]; the returned [`FinishWrite`] must be finished to write the trailer.
+//! - [`compressor`] wraps a writer for [`Format`] `Plain`, `Gzip`, `Zstd` or `Lzop`, chosen by
+//!   [`Format::from_path`] (one enum, one word for each compression, reading or writing); the returned [`FinishWrite`] must be finished to write the trailer.
 //!
 //! # Non-goals
 //!
@@ -68,7 +68,7 @@ mod lzop;
 mod sniff;
 mod zstdframes;
 
-pub use compress::{Compression, FinishWrite, compressor};
+pub use compress::{FinishWrite, compressor};
 pub use error::{Error, Result};
 pub use input::{Input, from_reader, open};
 pub use lzop::{LzopReader, LzopWriter, MAX_BLOCK_LEN};

@@ -86,7 +86,7 @@ fn a_differential_reads_as_the_archive_xdelta3_was_given() {
     let s = set();
     let mut a = Archive::open(&s.diff, &OpenOptions::default()).unwrap();
     assert_eq!(a.content(), Content::Vma);
-    assert_eq!(a.format(), unpack::Format::Zstd);
+    assert_eq!(a.compression(), unpack::Format::Zstd);
     let info = a.diff().unwrap().clone();
     assert_eq!(info.base, s.full);
     assert!(info.base_by_name);

@@ -81,7 +81,10 @@ impl Mounted {
 fn has_mkfs_ext4(test: &str) -> bool {
     let there = Command::new("mkfs.ext4").arg("-V").output().is_ok();
     if !there {
-        testimg::skip(test, "mkfs.ext4 is not installed (Debian package e2fsprogs)");
+        testimg::skip(
+            test,
+            "mkfs.ext4 is not installed (Debian package e2fsprogs)",
+        );
     }
     there
 }
@@ -275,7 +278,12 @@ fn issue10_item6_offset_loop_over_the_target_device_is_refused() {
     assert!(e.hint().unwrap().contains("losetup -d"), "{:?}", e.hint());
     drop(guard);
     drop(part);
-    inspect(&disk.dev).unwrap().check(1 << 20).unwrap();
+    // The kernel lets go of a loop device a moment after its last user does.
+    testimg::wait_for(
+        "free",
+        || inspect(&disk.dev).unwrap().check(1 << 20).is_ok(),
+        || format!("{:?}", inspect(&disk.dev).unwrap().check(1 << 20)),
+    );
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub fn run(g: &Global, a: &CreateArgs) -> Result<Outcome> {
         configs,
         devices: disks.iter().map(|d| (d.name.clone(), d.size)).collect(),
     };
-    let compression = unpack::Compression::from_path(out);
+    let compression = unpack::Format::from_path(out);
 
     outfile::create_new(out, "create", |file, tmp| {
         write_archive(g, file, tmp, &archive, &disks, compression)
@@ -95,7 +95,7 @@ pub fn run(g: &Global, a: &CreateArgs) -> Result<Outcome> {
     if g.json {
         output::print_json(&Json {
             file: out.display().to_string(),
-            compression: format!("{compression:?}").to_lowercase(),
+            compression: compression.to_string(),
             uuid: output::uuid(&uuid),
             ctime,
             configs: archive.configs.iter().map(|c| c.name.clone()).collect(),
@@ -153,7 +153,7 @@ fn write_archive(
     tmp: &Path,
     archive: &vma::NewArchive,
     disks: &[DiskSpec],
-    compression: unpack::Compression,
+    compression: unpack::Format,
 ) -> Result<()> {
     let file = file
         .try_clone()

@@ -52,7 +52,7 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let started = Instant::now();
     let mut source = Source::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
-    let format = source.archive.format();
+    let format = source.archive.compression();
     let counter = source.archive.counter();
     let base = source.archive.diff().map(|d| d.base.display().to_string());
     let note = source.diff_note();

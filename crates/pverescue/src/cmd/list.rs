@@ -116,7 +116,7 @@ pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()>
 /// Runs `pverescue list`.
 pub fn run(g: &Global, a: &ListArgs) -> Result<Outcome> {
     let mut source = Source::open(&a.archive, &a.diff)?;
-    let format = source.archive.format();
+    let format = source.archive.compression();
     let name = source.name().to_owned();
     let base = source.archive.diff().map(|d| d.base.display().to_string());
     let reader = source.vma()?;

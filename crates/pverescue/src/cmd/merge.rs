@@ -40,7 +40,7 @@ pub fn run(g: &Global, a: &MergeArgs) -> Result<Outcome> {
              then the differential"
         );
     }
-    let compression = unpack::Compression::from_path(&a.output);
+    let compression = unpack::Format::from_path(&a.output);
     let mut bar = Bar::new(g, &name).input(&a.diff, source.archive.counter());
     let checked = outfile::create_new(&a.output, "merge", |file, tmp| {
         let file = file

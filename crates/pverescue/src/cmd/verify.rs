@@ -263,7 +263,7 @@ fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
         let mut source = Source {
             archive: backupset::Archive::open(&item.path, &opts)?,
         };
-        verdict.compression = Some(source.archive.format().to_string());
+        verdict.compression = Some(source.archive.compression().to_string());
         verdict.base = source.archive.diff().map(|d| d.base.display().to_string());
         verdict.kind = Some(source.archive.content().name().to_owned());
         let mut bar = Bar::new(g, source.name()).input(&item.path, source.archive.counter());

@@ -433,3 +433,40 @@ fn issue12_item1_drill_fails_a_vm_whose_restore_reads_back_differently() {
     );
     assert!(ls(&scratch).is_empty(), "{:?}", ls(&scratch));
 }
+
+#[test]
+fn issue11_one_word_for_an_uncompressed_archive_in_every_command() {
+    let tmp = tempdir();
+    sh(
+        tmp.path(),
+        "head -c 65536 /dev/urandom > disk.raw && echo 'cores: 1' > qemu-server.conf",
+    );
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = pverescue()
+            .arg("--json")
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let created = json(&[
+        "create",
+        "a.vma",
+        "-c",
+        "qemu-server.conf",
+        "-d",
+        "drive-scsi0=disk.raw",
+    ]);
+    let listed = json(&["list", "a.vma"]);
+    let extracted = json(&["extract", "a.vma", "out"]);
+    let merged_word = created["compression"].clone();
+    assert_eq!(merged_word, "plain", "{created:#}");
+    assert_eq!(listed["compression"], merged_word, "{listed:#}");
+    assert_eq!(extracted["compression"], merged_word, "{extracted:#}");
+}

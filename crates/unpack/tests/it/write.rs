@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use unpack::{Compression, Format, compressor};
+use unpack::{Format, compressor};
 
 use crate::tools::{assert_same, data, decode_ok, lzop_blocks, random, run, run_raw};
 
@@ -23,7 +23,7 @@ impl Write for Sink {
 }
 
 /// Compresses `input` with our writer, in uneven pieces as a caller would write them.
-fn compress(input: &[u8], c: Compression) -> Vec<u8> {
+fn compress(input: &[u8], c: Format) -> Vec<u8> {
     let sink = Sink::default();
     let mut w = compressor(sink.clone(), c).expect("compressor");
     for piece in input.chunks(100_003) {
@@ -41,7 +41,7 @@ fn mixed() -> Vec<u8> {
 #[test]
 fn lzop_output_passes_lzop_t_and_decodes_with_lzop() {
     let input = mixed();
-    let file = compress(&input, Compression::Lzop);
+    let file = compress(&input, Format::Lzop);
     // The header lzop 1.04 writes from a pipe (lzop.md §3), with mode and mtime 0.
     assert_eq!(
         file[..34],
@@ -78,7 +78,7 @@ fn lzop_output_passes_lzop_t_and_decodes_with_lzop() {
 
 #[test]
 fn lzop_empty_output_passes_lzop_t() {
-    let file = compress(b"", Compression::Lzop);
+    let file = compress(b"", Format::Lzop);
     assert_eq!(file.len(), 38 + 4);
     assert_eq!(run("lzop", &["-dc"], &file), b"");
 }
@@ -86,7 +86,7 @@ fn lzop_empty_output_passes_lzop_t() {
 #[test]
 fn gzip_output_decodes_with_gzip() {
     let input = mixed();
-    let file = compress(&input, Compression::Gzip);
+    let file = compress(&input, Format::Gzip);
     assert_same(&run("gzip", &["-dc"], &file), &input);
     assert_same(&decode_ok(file, Format::Gzip), &input);
 }
@@ -94,7 +94,7 @@ fn gzip_output_decodes_with_gzip() {
 #[test]
 fn zstd_output_decodes_with_zstd() {
     let input = mixed();
-    let file = compress(&input, Compression::Zstd);
+    let file = compress(&input, Format::Zstd);
     run("zstd", &["-q", "-t"], &file);
     assert_same(&run("zstd", &["-q", "-dc"], &file), &input);
     assert_same(&decode_ok(file, Format::Zstd), &input);
@@ -103,33 +103,27 @@ fn zstd_output_decodes_with_zstd() {
 #[test]
 fn no_compression_is_the_identity() {
     let input = mixed();
-    assert_same(&compress(&input, Compression::None), &input);
+    assert_same(&compress(&input, Format::Plain), &input);
 }
 
 #[test]
 fn compression_from_path_and_extension() {
     use std::path::Path;
-    for c in [Compression::Gzip, Compression::Zstd, Compression::Lzop] {
+    for c in [Format::Gzip, Format::Zstd, Format::Lzop] {
         let p = format!("vzdump-qemu-100.vma.{}", c.extension());
-        assert_eq!(Compression::from_path(Path::new(&p)), c);
+        assert_eq!(Format::from_path(Path::new(&p)), c);
     }
-    assert_eq!(
-        Compression::from_path(Path::new("x.vma")),
-        Compression::None
-    );
-    assert_eq!(
-        Compression::from_path(Path::new("x.vma.bz2")),
-        Compression::None
-    );
-    assert_eq!(Compression::None.extension(), "");
-    assert_eq!(Compression::Lzop.to_string(), "lzop");
+    assert_eq!(Format::from_path(Path::new("x.vma")), Format::Plain);
+    assert_eq!(Format::from_path(Path::new("x.vma.bz2")), Format::Bzip2);
+    assert_eq!(Format::Plain.extension(), "");
+    assert_eq!(Format::Lzop.to_string(), "lzop");
 }
 
 #[test]
 fn lzop_writer_compresses_every_compressible_block_about_as_well_as_lzop() {
     // The writer stores a block raw if its own check of the compressed form fails; that must not happen here.
     let input = data(3_000_000, 34);
-    let ours = compress(&input, Compression::Lzop);
+    let ours = compress(&input, Format::Lzop);
     assert!(
         lzop_blocks(&ours).iter().all(|b| b.src_len < b.dst_len),
         "every block is compressed"
