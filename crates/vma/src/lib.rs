@@ -16,8 +16,10 @@
 //!   hands over a whole [`Extent`] with its buffer, for writing on another thread); [`Reader::finish`]
 //!   proves the archive ended cleanly and was complete, returning a [`Summary`]. [`Reader::verify`] does
 //!   all of that in one call.
-//! - [`Writer`] produces archives byte for byte as the reference `vma create` lays them out, from a
-//!   [`NewArchive`] description and clusters written in any order.
+//! - [`Writer`] produces archives laid out as the reference `vma create` lays them out, from a
+//!   [`NewArchive`] description and clusters written in any order. They differ from the
+//!   reference's in `header_size` (and so the header MD5): we round the blobs up once, the
+//!   reference grows the header per batch of blobs (`docs/formats/vma.md` §14b).
 //! - [`extract::extract_to_dir`] writes configs and sparse raw disk images named like `vma extract` does;
 //!   [`extract::extract`] also sends disks to other files, to block devices (zero blocks written as zeros)
 //!   or nowhere, in the same single pass.

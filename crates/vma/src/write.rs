@@ -1,4 +1,5 @@
-//! The writer, byte-faithful to the reference `vma create` (spec §5 and §14).
+//! The writer, laid out as the reference `vma create` lays out its archives (spec §5 and §14),
+//! except `header_size` and so the header MD5 (§14b).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

@@ -46,7 +46,21 @@ fn check(img: Vec<u8>) {
         partitions::ScanOptions::default(),
         partitions::ScanOptions::with_sector_size(512),
     ] {
-        if let Ok(scan) = partitions::scan_with(&mut Cursor::new(&img), &opts) {
+        let direct = partitions::scan_with(&mut Cursor::new(&img), &opts);
+        // The same bytes seen through a window at an offset of a larger disk (how a partition or
+        // a staged image is read) scan the same: nothing depends on where the view sits.
+        let mut outer = vec![0xa5u8; 3 * 4096];
+        outer.extend_from_slice(&img);
+        outer.extend_from_slice(&[0x5a; 4096]);
+        let window = diskview::Window::new(&outer[..], 3 * 4096, img.len() as u64)
+            .expect("window");
+        let through = partitions::scan_view(&window, &opts);
+        match (&direct, &through) {
+            (Ok(a), Ok(b)) => assert_eq!(a, b),
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            _ => panic!("direct {direct:?} but through a window {through:?}"),
+        }
+        if let Ok(scan) = direct {
             for p in &scan.partitions {
                 assert!(p.start.checked_add(p.size).is_some());
             }
