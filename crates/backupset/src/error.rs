@@ -122,9 +122,9 @@ impl Error {
             Error::BaseMissing { .. } => Some(
                 "put the full next to the differential, or name it with --base FULL".into(),
             ),
-            Error::Delta { source, .. } => source.hint().map(str::to_owned),
+            Error::Delta { source, .. } => source.hint(),
             Error::Vma { source, .. } => source.hint(),
-            Error::Unpack(e) => e.hint().map(str::to_owned),
+            Error::Unpack(e) => e.hint(),
             Error::Tar { .. } => Some(
                 "the container backup is damaged or truncated; `tar tvf` shows how far it reads".into(),
             ),
@@ -173,7 +173,7 @@ impl DeltaError {
         match &self.source {
             vcdiff::Error::ChecksumMismatch { .. } | vcdiff::Error::SourceTooShort { .. } => {
                 let Some(name) = &self.made_against else {
-                    return self.source.hint().map(str::to_owned);
+                    return self.source.hint();
                 };
                 let given = self.base.rsplit('/').next().unwrap_or(&self.base);
                 let same =
@@ -203,7 +203,7 @@ impl DeltaError {
                  against (uncompressed content, same version)?"
                     .into(),
             ),
-            other => other.hint().map(str::to_owned),
+            other => other.hint(),
         }
     }
 

@@ -102,7 +102,12 @@ pub enum Error {
 
 impl Error {
     /// A short piece of advice for the user, where one helps.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        self.hint_text().map(str::to_owned)
+    }
+
+    /// The hint, as a constant.
+    fn hint_text(&self) -> Option<&'static str> {
         Some(match self {
             Error::TooSmall { .. } => "choose a target at least as large as the disk",
             Error::Mounted { .. } => {

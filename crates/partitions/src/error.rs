@@ -119,7 +119,12 @@ pub enum Error {
 
 impl Error {
     /// A short hint on what to try next, where one is known.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        self.hint_text().map(str::to_owned)
+    }
+
+    /// The hint, as a constant.
+    fn hint_text(&self) -> Option<&'static str> {
         match self {
             Error::GptUnusable { .. } => {
                 Some("both GPT copies are damaged: `sgdisk -v` or `testdisk` may rebuild the table")

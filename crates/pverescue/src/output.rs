@@ -179,7 +179,7 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         return v.hint();
     }
     if let Some(u) = e.downcast_ref::<unpack::Error>() {
-        return u.hint().map(str::to_owned);
+        return u.hint();
     }
     if let Some(d) = e.downcast_ref::<backupset::DeltaError>() {
         return d.hint();
@@ -188,7 +188,7 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         return b.hint();
     }
     if let Some(v) = e.downcast_ref::<vcdiff::Error>() {
-        return v.hint().map(str::to_owned);
+        return v.hint();
     }
     if let Some(n) = e.downcast_ref::<crate::targets::NeedsYes>() {
         return Some(n.hint().to_owned());
@@ -197,7 +197,16 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
         return s.hint();
     }
     if let Some(b) = e.downcast_ref::<blockdev::Error>() {
-        return b.hint().map(str::to_owned);
+        return b.hint();
+    }
+    if let Some(p) = e.downcast_ref::<partitions::Error>() {
+        return p.hint();
+    }
+    if let Some(p) = e.downcast_ref::<partitions::SelectError>() {
+        return p.hint();
+    }
+    if let Some(l) = e.downcast_ref::<loopmount::Error>() {
+        return l.hint();
     }
     None
 }
@@ -285,6 +294,46 @@ pub fn parse_uuid(text: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The registry finds every library's hint through the context the commands add, and through
+    /// an `io::Error` carrying the library error; each expected hint is the library's own.
+    #[test]
+    fn issue11_every_library_hint_is_found_through_context() {
+        fn check<E: std::error::Error + Send + Sync + 'static>(e: E, want: Option<String>) {
+            let name = std::any::type_name::<E>();
+            let want = want.unwrap_or_else(|| panic!("{name}: the sample has no hint"));
+            let err = anyhow::Error::new(e).context("file.vma: step");
+            assert_eq!(hint(&err).as_deref(), Some(want.as_str()), "{name}");
+        }
+        let p = partitions::Error::Truncated {
+            what: "GPT header",
+            at: 512,
+            needed: 92,
+            available: 0,
+        };
+        let want = p.hint();
+        check(p, want);
+        let s = sink::Error::TargetExists {
+            path: "/tmp/x".into(),
+        };
+        let want = s.hint();
+        check(s, want);
+        let v = vma::Error::MissingCluster {
+            device: "drive-scsi0".into(),
+            cluster: 3,
+        };
+        let want = v.hint();
+        check(v, want);
+        let u = unpack::Error::Truncated {
+            format: unpack::Format::Zstd,
+            what: "a zstd frame".into(),
+            at: 10,
+            complete_blocks: None,
+        };
+        let want = u.hint();
+        // Decoder errors reach the commands inside an io::Error.
+        check(io::Error::other(u), want);
+    }
 
     #[test]
     fn uuid_round_trip() {

@@ -146,7 +146,12 @@ pub enum Error {
 
 impl Error {
     /// A sentence of guidance for the user, if there is one.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        self.hint_text().map(str::to_owned)
+    }
+
+    /// The hint, as a constant.
+    fn hint_text(&self) -> Option<&'static str> {
         match self {
             Error::Open { .. } | Error::Read { .. } | Error::Compressor { .. } => None,
             Error::Truncated { .. } => Some(

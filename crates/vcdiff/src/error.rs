@@ -325,7 +325,12 @@ fn rdiff_magic_note(found: u32) -> &'static str {
 
 impl Error {
     /// A short piece of advice for the user, where there is one.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub fn hint(&self) -> Option<String> {
+        self.hint_text().map(str::to_owned)
+    }
+
+    /// The hint, as a constant.
+    fn hint_text(&self) -> Option<&'static str> {
         match self {
             Error::ChecksumMismatch { .. } => Some(
                 "the full and the diff do not match: use the full named in the diff's file name \

@@ -52,8 +52,7 @@ fn check(img: Vec<u8>) {
         let mut outer = vec![0xa5u8; 3 * 4096];
         outer.extend_from_slice(&img);
         outer.extend_from_slice(&[0x5a; 4096]);
-        let window = diskview::Window::new(&outer[..], 3 * 4096, img.len() as u64)
-            .expect("window");
+        let window = diskview::Window::new(&outer[..], 3 * 4096, img.len() as u64).expect("window");
         let through = partitions::scan_view(&window, &opts);
         match (&direct, &through) {
             (Ok(a), Ok(b)) => assert_eq!(a, b),
