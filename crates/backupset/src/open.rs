@@ -51,7 +51,7 @@ pub enum Content {
 impl Content {
     /// Recognises the content from its first bytes (up to 512).
     pub fn sniff(head: &[u8]) -> Content {
-        if head.starts_with(b"VMA\0") {
+        if head.starts_with(&vma::format::HEADER_MAGIC) {
             Content::Vma
         } else if head.get(USTAR_AT..USTAR_AT + 5) == Some(b"ustar") {
             Content::Tar

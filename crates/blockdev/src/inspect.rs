@@ -515,8 +515,18 @@ pub(crate) fn split_dev(dev: u64) -> (u32, u32) {
     )
 }
 
+/// The backing file (as the kernel prints it) and the offset of a bound loop device such as
+/// `/dev/loop3`, from sysfs; `None` when it is not bound.
+pub fn loop_backing(device: &Path) -> Option<(PathBuf, u64)> {
+    let name = file_name(device)?;
+    loop_devices(&Host::default())
+        .into_iter()
+        .find(|l| l.name == name)
+        .map(|l| (PathBuf::from(l.backing), l.offset))
+}
+
 /// Undoes the kernel's octal escapes in mountinfo and swaps (`\040` for a space…).
-fn unescape(s: &str) -> String {
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

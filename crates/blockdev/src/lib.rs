@@ -65,7 +65,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 pub use error::{Error, Result};
-pub use inspect::{DeviceInfo, Kind, TargetInfo, Use, inspect};
+pub use inspect::{DeviceInfo, Kind, TargetInfo, Use, inspect, loop_backing, unescape};
 
 /// Opens a block device for writing with `O_EXCL`: the kernel refuses (as [`Error::Busy`]) when
 /// the device is mounted, held, or opened exclusively by anyone else, and keeps others from

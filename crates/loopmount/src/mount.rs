@@ -265,41 +265,8 @@ fn parse_mountinfo_line(line: &str) -> Option<MountInfo> {
     })
 }
 
-/// Undoes mountinfo's octal escapes (`\040` for space...).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The backing file and offset of a bound loop device, from sysfs (`None` when unbound).
-pub fn loop_backing(device: &Path) -> Option<(PathBuf, u64)> {
-    let name = device.file_name()?.to_str()?;
-    let dir = Path::new("/sys/block").join(name).join("loop");
-    let file = std::fs::read_to_string(dir.join("backing_file")).ok()?;
-    let offset = std::fs::read_to_string(dir.join("offset"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some((PathBuf::from(file.trim_end_matches('\n')), offset))
-}
+pub use blockdev::loop_backing;
+use blockdev::unescape;
 
 /// What [`unmount`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
