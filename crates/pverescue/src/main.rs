@@ -4,6 +4,7 @@
 mod archive;
 mod cli;
 mod cmd;
+mod image;
 mod outfile;
 mod output;
 mod progress;

@@ -81,6 +81,14 @@ fn is_invisible_format(c: char) -> bool {
         | 0x2060..=0x2069 | 0xfeff)
 }
 
+/// Prints `pverescue: <error>` and a hint, for errors whose hint the command computes.
+pub fn print_failure(err: &anyhow::Error, hint: Option<String>) {
+    eprintln!("pverescue: {}", error_line(err));
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+}
+
 /// The whole cause chain of an error on one line, outermost first, separated by `: `.
 pub fn error_line(err: &anyhow::Error) -> String {
     let mut line = String::new();

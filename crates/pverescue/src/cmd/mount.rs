@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, MountArgs};
-use crate::cmd::partitions::{print_failure, print_warnings, pverescue_command, scan};
+use crate::image::{print_warnings, pverescue_command, scan};
 use crate::output;
+use crate::output::print_failure;
 
 /// What a user types to confirm `--rw` on a terminal.
 pub const CONFIRMATION: &str = "yes, modify the image";

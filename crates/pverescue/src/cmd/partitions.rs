@@ -4,12 +4,13 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use partitions::{MountTarget, Scan, ScanOptions};
+use anyhow::Result;
+use partitions::{MountTarget, Scan};
 use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, PartitionsArgs};
+use crate::image::{print_warnings, pverescue_command, scan};
 use crate::output;
 
 mod render;
@@ -35,53 +36,6 @@ pub(crate) struct Target {
     pub(crate) target: MountTarget,
     pub(crate) pverescue_command: String,
     pub(crate) mount_command: String,
-}
-
-/// Scans `image` (a file or block device), naming the file in errors.
-pub fn scan(image: &Path, sector_size: Option<u32>) -> Result<Scan> {
-    let mut f =
-        std::fs::File::open(image).with_context(|| format!("{}: cannot open", image.display()))?;
-    let opts = sector_size.map_or_else(ScanOptions::default, |s| {
-        ScanOptions::with_sector_size(u64::from(s))
-    });
-    partitions::scan_with(&mut f, &opts)
-        .with_context(|| format!("{}: cannot read the partition table", image.display()))
-}
-
-/// Prints each scan warning on stderr.
-pub fn print_warnings(image: &Path, scan: &Scan) {
-    for w in &scan.warnings {
-        eprintln!("pverescue: warning: {}: {w}", image.display());
-    }
-}
-
-/// Prints `pverescue: <error>` and a hint, for errors whose hint the command computes.
-pub fn print_failure(err: &anyhow::Error, hint: Option<String>) {
-    eprintln!("pverescue: {}", output::error_line(err));
-    if let Some(h) = hint {
-        eprintln!("hint: {h}");
-    }
-}
-
-/// The `pverescue mount` selector flag for a target id: `-p N`, `--lv VG/LV`, or nothing.
-pub fn selector_flag(id: &str) -> String {
-    if id == "disk" {
-        String::new()
-    } else if id.contains('/') {
-        format!(" --lv {}", loopmount::shell_quote(id))
-    } else {
-        format!(" -p {id}")
-    }
-}
-
-/// `pverescue mount IMAGE MOUNTPOINT [-p N | --lv VG/LV]` for a target.
-pub fn pverescue_command(image: &Path, mountpoint: &str, t: &MountTarget) -> String {
-    format!(
-        "pverescue mount {} {}{}",
-        loopmount::shell_quote(&image.to_string_lossy()),
-        loopmount::shell_quote(mountpoint),
-        selector_flag(&t.id)
-    )
 }
 
 /// Runs `pverescue partitions`.

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::Outcome;
 use crate::cli::{Global, UmountArgs};
-use crate::cmd::partitions::print_failure;
 use crate::output;
+use crate::output::print_failure;
 
 /// The JSON form of a completed unmount.
 #[derive(Debug, Serialize)]
