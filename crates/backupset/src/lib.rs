@@ -54,6 +54,7 @@
 #![deny(missing_docs)]
 
 mod check;
+mod detect;
 mod error;
 pub mod name;
 mod open;
@@ -63,6 +64,7 @@ pub mod scan;
 pub mod tar;
 
 pub use check::{Checked, check_into};
+pub use detect::{Detected, Kind, detect};
 pub use error::{DeltaError, Error, Result};
 pub use name::{FileClass, classify, full_name_of, full_path_of};
 pub use open::{Archive, Content, DiffInfo, OpenOptions};

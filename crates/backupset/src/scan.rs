@@ -3,11 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use std::io::Read as _;
-
+use crate::detect::Kind;
 use crate::error::{Error, Result};
 use crate::name::{FileClass, classify};
-use crate::open::Content;
 
 /// The role of one backup file in its directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,40 +152,23 @@ fn companion(name: &str) -> Option<String> {
     .map(|(_, what)| format!("{what}, not a backup"))
 }
 
-/// Recognises a backup not named by vzdump from its first bytes after decompression: `Ok` for a
-/// VMA or tar archive, else why it is not one.
+/// Recognises a backup not named by vzdump by its content ([`crate::detect`]): `Ok` for a VMA
+/// or tar archive, else why it is not one.
 fn sniff(path: &Path) -> std::result::Result<(), String> {
-    let mut input = match unpack::open(path) {
-        Ok(i) => i,
-        Err(e) => return Err(format!("cannot read it ({e})")),
-    };
-    let format = input.format();
-    let mut head = [0u8; 512];
-    let mut n = 0;
-    while n < head.len() {
-        match input.read(&mut head[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                return Err(format!(
-                    "not a backup: {format} data that does not decode ({e})"
-                ));
-            }
-        }
-    }
-    let head = &head[..n];
-    if vcdiff::sniff(head) == Some(vcdiff::DeltaKind::Vcdiff) {
-        return Err(
+    let found = crate::detect(path).map_err(|e| format!("cannot read it ({e})"))?;
+    let format = found.compression;
+    match found.kind {
+        Kind::Vma | Kind::Tar => Ok(()),
+        Kind::Vcdiff => Err(
             "a VCDIFF delta whose name does not say which full it belongs to \
                     (`verify --base FULL FILE` checks it)"
                 .into(),
-        );
-    }
-    match Content::sniff(head) {
-        Content::Vma | Content::Tar => Ok(()),
-        Content::Unknown if n == 0 => Err("not a backup: empty".into()),
-        Content::Unknown => Err(format!(
+        ),
+        Kind::Empty => Err("not a backup: empty".into()),
+        Kind::Unknown { reason } if reason.contains("does not decode") => {
+            Err(format!("not a backup: {reason}"))
+        }
+        _ => Err(format!(
             "not a backup: not named vzdump-…, and no VMA or tar archive inside ({format} data)"
         )),
     }

@@ -1,13 +1,13 @@
 //! `pverescue`: the command-line front end. It parses flags, opens inputs, calls one library entry
 //! point per subcommand and renders the result; the formats live in the library crates.
 
-mod archive;
 mod cli;
 mod cmd;
 mod image;
 mod outfile;
 mod output;
 mod progress;
+mod source;
 mod targets;
 mod version;
 

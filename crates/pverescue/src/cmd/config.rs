@@ -6,9 +6,9 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::Source;
 use crate::cli::{ConfigArgs, Global};
 use crate::output;
+use crate::source::Input;
 
 /// The JSON form: the config's bytes as text when they are UTF-8 (they normally are), as hex
 /// otherwise, so the exact bytes are always recoverable.
@@ -25,7 +25,7 @@ struct Json<'a> {
 
 /// Runs `pverescue config`. Reading stops after the header: the configs are all in it.
 pub fn run(g: &Global, a: &ConfigArgs) -> Result<Outcome> {
-    let mut source = Source::open(&a.archive, &a.diff)?;
+    let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
     let reader = source.vma()?;
     let header = reader.header();

@@ -7,10 +7,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::Source;
 use crate::cli::{ExtractArgs, Global};
 use crate::output;
 use crate::progress::Bar;
+use crate::source::Input;
 use crate::targets;
 
 #[derive(Debug, Serialize)]
@@ -50,7 +50,7 @@ struct JsonDisk {
 /// Runs `pverescue extract`.
 pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     let started = Instant::now();
-    let mut source = Source::open(&a.archive, &a.diff)?;
+    let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
     let format = source.archive.compression();
     let counter = source.archive.counter();

@@ -6,9 +6,9 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::Source;
 use crate::cli::{Global, ListArgs};
 use crate::output;
+use crate::source::Input;
 
 /// The JSON form of an archive's header.
 #[derive(Debug, Serialize)]
@@ -115,7 +115,7 @@ pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()>
 
 /// Runs `pverescue list`.
 pub fn run(g: &Global, a: &ListArgs) -> Result<Outcome> {
-    let mut source = Source::open(&a.archive, &a.diff)?;
+    let mut source = Input::open(&a.archive, &a.diff)?;
     let format = source.archive.compression();
     let name = source.name().to_owned();
     let base = source.archive.diff().map(|d| d.base.display().to_string());

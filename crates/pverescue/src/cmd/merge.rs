@@ -6,9 +6,9 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::{Source, open_options};
 use crate::cli::{Global, MergeArgs};
 use crate::progress::Bar;
+use crate::source::{Input, open_options};
 use crate::{outfile, output};
 
 #[derive(Debug, Serialize)]
@@ -30,9 +30,7 @@ pub fn run(g: &Global, a: &MergeArgs) -> Result<Outcome> {
     outfile::refuse_existing(&a.output, "merge")?;
     let mut opts = open_options(&a.diff_opts)?;
     opts.base = Some(a.full.clone());
-    let mut source = Source {
-        archive: backupset::Archive::open(&a.diff, &opts)?,
-    };
+    let mut source = Input::open_with(&a.diff, &opts)?;
     let name = source.name().to_owned();
     if source.archive.diff().is_none() {
         bail!(

@@ -9,8 +9,8 @@ use backupset::patch::{self, Notice};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::parse_size;
 use crate::cli::{Global, PatchArgs};
+use crate::source::parse_size;
 use crate::{outfile, output};
 
 #[derive(Debug, Serialize)]

@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::archive::{Source, open_options};
 use crate::cli::{Global, VerifyArgs};
 use crate::output;
 use crate::progress::Bar;
+use crate::source::{Input, open_options};
 
 /// The result of verifying one archive.
 #[derive(Debug, Serialize)]
@@ -260,9 +260,7 @@ fn verify_one(g: &Global, a: &VerifyArgs, item: &Item) -> Verdict {
     let result = (|| -> Result<()> {
         let mut opts = open_options(&a.diff)?;
         opts.base = item.base.clone();
-        let mut source = Source {
-            archive: backupset::Archive::open(&item.path, &opts)?,
-        };
+        let mut source = Input::open_with(&item.path, &opts)?;
         verdict.compression = Some(source.archive.compression().to_string());
         verdict.base = source.archive.diff().map(|d| d.base.display().to_string());
         verdict.kind = Some(source.archive.content().name().to_owned());

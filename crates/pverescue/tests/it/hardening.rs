@@ -470,3 +470,29 @@ fn issue11_one_word_for_an_uncompressed_archive_in_every_command() {
     assert_eq!(listed["compression"], merged_word, "{listed:#}");
     assert_eq!(extracted["compression"], merged_word, "{extracted:#}");
 }
+
+#[test]
+fn issue11_paths_are_recognised_by_content_in_one_place() {
+    let tmp = tempdir();
+    // A directory given where an archive is expected.
+    let r = run(&["list", tmp.path().to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is a directory"), "{}", r.stderr);
+    assert!(r.stderr.contains("pverescue verify"), "{}", r.stderr);
+    // An rdiff delta made by the real rdiff, under a backup's name.
+    sh(
+        tmp.path(),
+        "head -c 100000 /dev/urandom > a && head -c 100000 /dev/urandom > b && \
+         rdiff signature a sig && rdiff delta sig b vzdump-qemu-1-2026_01_01-00_00_00.vma",
+    );
+    let delta = tmp.path().join("vzdump-qemu-1-2026_01_01-00_00_00.vma");
+    let r = run(&["extract", delta.to_str().unwrap(), "/nonexistent/out"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("is an rdiff delta"), "{}", r.stderr);
+    assert!(r.stderr.contains("pverescue patch"), "{}", r.stderr);
+    // A renamed VMA archive is still one.
+    let renamed = tmp.path().join("backup.bin");
+    std::fs::copy(testdata(ARCHIVE), &renamed).unwrap();
+    let r = run(&["list", renamed.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

@@ -1,5 +1,6 @@
-//! Opening an archive: a path or `-`, decompressed by content, a differential reconstructed
-//! against its full, ready for the VMA reader.
+//! What the user pointed at: the one module that asks what a path is ([`detect`], by content,
+//! through `backupset::detect`) and opens it for the commands: a path or `-`, decompressed by
+//! content, a differential reconstructed against its full, ready for the VMA reader.
 
 use std::path::Path;
 
@@ -7,18 +8,50 @@ use anyhow::{Context, Result, bail};
 
 use crate::cli::DiffOptions;
 
+/// What `path` is, recognised by content (a directory, `-`, a VMA or tar archive, a delta, a raw
+/// image…), naming the path when it cannot be looked at.
+pub fn detect(path: &Path) -> Result<backupset::Detected> {
+    // The library's error names the path and what failed.
+    Ok(backupset::detect(path)?)
+}
+
 /// An opened archive: a full, or a differential read as the full it stands for. The VMA reader
 /// borrows it so that its warnings and counters stay reachable after the archive has been read.
-pub struct Source {
+/// (Not called a source: in `vcdiff`, the source is a delta's base.)
+pub struct Input {
     /// The (reconstructed) archive stream.
     pub archive: backupset::Archive,
 }
 
-impl Source {
+impl Input {
     /// Opens `path` (or standard input for `-`); a differential's full is found by its name or
     /// taken from `--base`.
     pub fn open(path: &Path, diff: &DiffOptions) -> Result<Self> {
-        let archive = backupset::Archive::open(path, &open_options(diff)?)?;
+        Input::open_with(path, &open_options(diff)?)
+    }
+
+    /// Opens `path` with the library's options (a full given as `base`, for `merge` and
+    /// `verify DIR`). Paths that hold no archive to read are refused here with what to do.
+    pub fn open_with(path: &Path, opts: &backupset::OpenOptions) -> Result<Self> {
+        // A path that cannot be looked at fails below, in the words of the archive reader.
+        let kind = detect(path).map(|d| d.kind).ok();
+        let name = path.display();
+        match kind.unwrap_or(backupset::Kind::Stream) {
+            backupset::Kind::Directory => bail!(
+                "{name}: is a directory, not an archive: `pverescue verify {name}` checks every \
+                 backup in it, `pverescue drill {name}` restores the newest of each VM"
+            ),
+            backupset::Kind::Rdiff => bail!(
+                "{name}: is an rdiff delta, not a backup archive: apply it with \
+                 `pverescue patch BASE DELTA... -o OUT`"
+            ),
+            backupset::Kind::RdiffSignature => bail!(
+                "{name}: is an rdiff signature, not a backup archive: there is nothing to \
+                 restore from it (deltas are applied with `pverescue patch`)"
+            ),
+            _ => {}
+        }
+        let archive = backupset::Archive::open(path, opts)?;
         Ok(Self { archive })
     }
 
