@@ -108,12 +108,16 @@ _pverescue() {
 
     case "${cmd}" in
         pverescue)
-            opts="-q -h -V --json --quiet --help --version list config verify extract create merge patch partitions mount umount drill completions manpage help"
+            opts="-q -h -V --json --quiet --progress --help --version list config verify extract create merge patch partitions mount umount drill completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -122,12 +126,16 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__completions)
-            opts="-q -h -V --json --quiet --help --version bash zsh fish elvish powershell"
+            opts="-q -h -V --json --quiet --progress --help --version bash zsh fish elvish powershell"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -136,7 +144,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__config)
-            opts="-c -q -h -V --config --base --source-window --json --quiet --help --version"
+            opts="-c -q -h -V --config --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -158,6 +166,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -166,7 +178,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__create)
-            opts="-c -d -q -h -V --config --disk --uuid --ctime --json --quiet --help --version"
+            opts="-c -d -q -h -V --config --disk --uuid --ctime --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -196,6 +208,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -204,7 +220,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__drill)
-            opts="-q -h -V --report --scratch --check-file --check-cmd --no-write --no-mount --keep --json --quiet --help --version"
+            opts="-q -h -V --report --scratch --check-file --check-cmd --no-write --no-mount --keep --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -226,6 +242,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -234,7 +254,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__extract)
-            opts="-d -q -h -V --drives --map --yes --verify --force --write-zeroes --base --source-window --json --quiet --help --version"
+            opts="-d -q -h -V --drives --map --yes --verify --force --write-zeroes --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -258,6 +278,10 @@ _pverescue() {
                     ;;
                 --source-window)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -478,7 +502,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__list)
-            opts="-q -h -V --base --source-window --json --quiet --help --version"
+            opts="-q -h -V --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -492,6 +516,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -500,12 +528,16 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__manpage)
-            opts="-q -h -V --json --quiet --help --version"
+            opts="-q -h -V --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -514,7 +546,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__merge)
-            opts="-o -q -h -V --output --base --source-window --json --quiet --help --version"
+            opts="-o -q -h -V --output --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -536,6 +568,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -544,7 +580,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__mount)
-            opts="-p -t -q -h -V --partition --lv --type --rw --yes --json --quiet --help --version"
+            opts="-p -t -q -h -V --partition --lv --type --rw --yes --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -570,6 +606,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -578,7 +618,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__partitions)
-            opts="-q -h -V --sector-size --json --quiet --help --version"
+            opts="-q -h -V --sector-size --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -586,6 +626,10 @@ _pverescue() {
             case "${prev}" in
                 --sector-size)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -596,7 +640,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__patch)
-            opts="-o -q -h -V --output --source-window --rdiff-memory --json --quiet --help --version"
+            opts="-o -q -h -V --output --source-window --rdiff-memory --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,6 +662,10 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -626,12 +674,16 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__umount)
-            opts="-q -h -V --json --quiet --help --version"
+            opts="-q -h -V --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -640,7 +692,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__verify)
-            opts="-q -h -V --base --source-window --json --quiet --help --version"
+            opts="-q -h -V --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -652,6 +704,10 @@ _pverescue() {
                     ;;
                 --source-window)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
                     return 0
                     ;;
                 *)

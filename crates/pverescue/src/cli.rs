@@ -32,6 +32,21 @@ pub struct Global {
     /// Print only errors: no progress, no summary.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Progress on stderr: a bar on a terminal, JSON lines for scripts, or none
+    #[arg(long, global = true, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+/// How progress is shown (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressMode {
+    // A bar when stderr is a terminal and neither --quiet nor --json is given.
+    Auto,
+    // One JSON object a line on stderr ({"label","done","total","rate"}, bytes), whatever
+    // stderr is: about every second and once at the end.
+    Json,
+    // No progress.
+    None,
 }
 
 #[derive(Debug, Subcommand)]

@@ -496,3 +496,34 @@ fn issue11_paths_are_recognised_by_content_in_one_place() {
     let r = run(&["list", renamed.to_str().unwrap()]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+#[test]
+fn issue11_progress_json_is_ndjson_in_bytes_of_the_archive() {
+    let tmp = tempdir();
+    let (archive, _) = big_archive(tmp.path());
+    let out = pverescue()
+        .args(["--progress", "json", "extract", "-q"])
+        .arg(&archive)
+        .arg(tmp.path().join("out"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "-q prints nothing on stdout");
+    let size = std::fs::metadata(&archive).unwrap().len();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(!lines.is_empty());
+    let done: Vec<u64> = lines.iter().map(|l| l["done"].as_u64().unwrap()).collect();
+    assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["done"], size);
+    assert_eq!(last["total"], size);
+    assert!(last["rate"].as_u64().is_some());
+    assert_eq!(last["label"], archive.to_str().unwrap());
+}
