@@ -1,7 +1,8 @@
 //! [`Input`]: a decompressed byte stream produced on a worker thread.
 //!
-//! The worker reads the source, decodes it and sends ~1 MiB chunks through a bounded channel; the buffers come
-//! back through a second channel to be refilled, so a long restore allocates a handful of buffers in total.
+//! The worker reads the source, decodes it and sends ~1 MiB chunks through a bounded channel (the `pipe` crate);
+//! the buffers come back to be refilled, so a long restore allocates a handful of buffers in total. An empty
+//! chunk marks the clean end: a worker that vanishes without one (a panic) is reported, never taken for an end.
 //! Dropping the [`Input`] closes the channel: the worker notices at its next send and exits quietly. The drop does
 //! not wait for it, because the worker may be blocked reading a pipe that never delivers more.
 
@@ -9,7 +10,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 
@@ -26,16 +26,6 @@ const GZIP_INPUT_LEN: usize = 128 << 10;
 /// Chunks in flight between the worker and the reader.
 const CHANNEL_DEPTH: usize = 4;
 
-/// What the worker sends.
-enum Msg {
-    /// Decoded bytes, never empty.
-    Data(Vec<u8>),
-    /// Decoding failed; nothing follows.
-    Fail(Error),
-    /// The input ended cleanly; nothing follows.
-    End,
-}
-
 /// A decompressed input stream: open with [`open`] or [`from_reader`], then [`Read`] it.
 ///
 /// The compression is recognised by magic number ([`sniff`]) when the `Input` is created; decoding runs on its own
@@ -48,21 +38,10 @@ pub struct Input {
     len: Option<u64>,
     counter: Arc<AtomicU64>,
     warnings: Arc<Mutex<Vec<String>>>,
-    rx: Receiver<Msg>,
-    recycle: Sender<Vec<u8>>,
+    rx: pipe::Receiver<Vec<u8>, Error>,
     current: Vec<u8>,
     pos: usize,
     finished: Option<std::result::Result<(), Error>>,
-}
-
-impl std::fmt::Debug for Msg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Msg::Data(v) => write!(f, "Data({} bytes)", v.len()),
-            Msg::Fail(e) => write!(f, "Fail({e})"),
-            Msg::End => f.write_str("End"),
-        }
-    }
 }
 
 /// Opens a file, or stdin for `-`, and starts decoding it.
@@ -112,8 +91,7 @@ pub fn from_reader<R: Read + Send + 'static>(
         _ => Vec::new(),
     };
     let warnings = Arc::new(Mutex::new(warnings));
-    let (tx, rx) = mpsc::sync_channel(CHANNEL_DEPTH);
-    let (recycle, recycled) = mpsc::channel();
+    let (tx, rx) = pipe::channel(CHANNEL_DEPTH);
     let source = Counting {
         inner: io::Cursor::new(prefix).chain(r),
         counter: Arc::clone(&counter),
@@ -121,7 +99,6 @@ pub fn from_reader<R: Read + Send + 'static>(
     };
     let worker = Worker {
         tx,
-        recycled,
         warnings: Arc::clone(&warnings),
         counter: Arc::clone(&counter),
         format,
@@ -137,7 +114,6 @@ pub fn from_reader<R: Read + Send + 'static>(
         counter,
         warnings,
         rx,
-        recycle,
         current: Vec::new(),
         pos: 0,
         finished: None,
@@ -191,22 +167,23 @@ impl Input {
         let spent = std::mem::take(&mut self.current);
         if spent.capacity() > 0 {
             // The worker may be gone already; then the buffer is simply freed.
-            let _ = self.recycle.send(spent);
+            self.rx.recycle(spent);
         }
         self.pos = 0;
-        let msg = self.rx.recv().unwrap_or(Msg::Fail(Error::WorkerLost {
+        let msg = self.rx.recv().unwrap_or(Err(Error::WorkerLost {
             format: self.format,
         }));
         match msg {
-            Msg::Data(v) => {
-                self.current = v;
-                Ok(true)
-            }
-            Msg::End => {
+            // The end marker.
+            Ok(v) if v.is_empty() => {
                 self.finished = Some(Ok(()));
                 Ok(false)
             }
-            Msg::Fail(e) => {
+            Ok(v) => {
+                self.current = v;
+                Ok(true)
+            }
+            Err(e) => {
                 self.finished = Some(Err(e.clone()));
                 Err(e.into_io())
             }
@@ -262,10 +239,9 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// The worker's ends of the channels.
+/// The worker's end of the channel.
 struct Worker {
-    tx: SyncSender<Msg>,
-    recycled: Receiver<Vec<u8>>,
+    tx: pipe::Sender<Vec<u8>, Error>,
     warnings: Arc<Mutex<Vec<String>>>,
     counter: Arc<AtomicU64>,
     format: Format,
@@ -307,13 +283,13 @@ impl Worker {
             Format::Bzip2 => self.pump(bzip2::read::MultiBzDecoder::new(source)),
             Format::Xz => self.pump(liblzma::read::XzDecoder::new_multi_decoder(source)),
         };
-        let msg = match result {
-            Ok(()) => Msg::End,
-            Err(Stop::Gone) => return,
-            Err(Stop::Failed(e)) => Msg::Fail(self.classify(e)),
-        };
         // If the reader is gone there is nobody to tell.
-        let _ = self.tx.send(msg);
+        let _ = match result {
+            // An empty chunk is the end marker.
+            Ok(()) => self.tx.send(Vec::new()),
+            Err(Stop::Gone) => return,
+            Err(Stop::Failed(e)) => self.tx.fail(self.classify(e)),
+        };
     }
 
     /// Passes a decoder's warnings on to the [`Input`].
@@ -327,12 +303,10 @@ impl Worker {
     /// Copies decoded bytes into chunks and sends them until the decoder ends or fails.
     fn pump<R: Read>(&self, mut decoder: R) -> std::result::Result<(), Stop> {
         loop {
-            let mut buf = match self.recycled.try_recv() {
-                Ok(b) => b,
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                    Vec::with_capacity(CHUNK_LEN)
-                }
-            };
+            let mut buf = self
+                .tx
+                .recycled()
+                .unwrap_or_else(|| Vec::with_capacity(CHUNK_LEN));
             buf.resize(CHUNK_LEN, 0);
             let mut filled = 0;
             let mut outcome = Ok(false);
@@ -352,7 +326,7 @@ impl Worker {
             }
             buf.truncate(filled);
             // Good bytes before a failure are delivered first.
-            if filled > 0 && self.tx.send(Msg::Data(buf)).is_err() {
+            if filled > 0 && self.tx.send(buf).is_err() {
                 return Err(Stop::Gone);
             }
             match outcome {

@@ -149,3 +149,33 @@ fn counter_follows_the_compressed_bytes() {
     io::copy(&mut input, &mut io::sink()).expect("decode");
     assert_eq!(counter.load(Ordering::Relaxed), len);
 }
+
+/// A worker that dies (a panic in a decoder or a source) is an error, never a clean end: the
+/// data after it would otherwise be silently missing.
+#[test]
+fn a_worker_that_dies_is_an_error_not_an_end() {
+    struct Dies(u32);
+    impl Read for Dies {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0 += 1;
+            if self.0 > 2 {
+                panic!("the source broke (expected by the test)");
+            }
+            let n = buf.len().min(1000);
+            buf[..n].fill(7);
+            Ok(n)
+        }
+    }
+    let mut input = unpack::from_reader(Dies(0), "dies", None).expect("open");
+    let mut out = Vec::new();
+    let err = input
+        .read_to_end(&mut out)
+        .expect_err("a lost worker is an error");
+    assert!(
+        matches!(
+            unpack::Error::from_io(&err),
+            Some(unpack::Error::WorkerLost { .. })
+        ),
+        "{err}"
+    );
+}
