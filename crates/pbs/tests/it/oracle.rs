@@ -1,0 +1,202 @@
+//! Cross-checks with an independent Python reader and writer (`tests/oracle/pbs_oracle.py`).
+
+use std::path::Path;
+
+use crate::common::*;
+use crate::writer::{WKey, Writer, test_image};
+
+/// `<sha256> <size>` as the oracle prints it.
+fn digest_line(data: &[u8]) -> String {
+    format!("{} {}\n", sha256_hex(data), data.len())
+}
+
+/// The bytes of a dynamic index's stream, read chunk by chunk through the crate.
+fn read_dynamic(r: &pbs::SnapshotReader, name: &str) -> Vec<u8> {
+    let idx = r.dynamic_index(name).unwrap();
+    let chunks = r.chunks_for(name).unwrap();
+    let mut out = Vec::new();
+    for i in 0..idx.count() {
+        let range = idx.chunk_range(i);
+        let len = (range.end - range.start) as usize;
+        out.extend(
+            chunks
+                .load(&idx.entries[i].1, len, &idx.file, i as u64)
+                .unwrap(),
+        );
+    }
+    assert_eq!(idx.find(0), Some(0));
+    assert_eq!(idx.find(idx.size()), None);
+    out
+}
+
+#[test]
+fn the_oracle_reads_the_sample_like_the_readme() {
+    // Checks the oracle itself against the README before trusting it below.
+    let store = sample_store();
+    let fidx = store.join("ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx");
+    let Some(out) = oracle(&[
+        "read",
+        store.to_str().unwrap(),
+        fidx.to_str().unwrap(),
+        "--key",
+        SAMPLE_KEY,
+    ]) else {
+        return;
+    };
+    assert_eq!(
+        out,
+        "45556f31c69e2e8ed04046f0f43c1fc44d1006d3f6f88dc44dd04eca6301393b 12845056\n"
+    );
+}
+
+/// Writes a plain and an encrypted snapshot with the test writer: every blob kind, a fixed
+/// index with a zero chunk and a short last chunk, a dynamic index, a config blob.
+fn write_store(root: &Path, image: &[u8], stream: &[u8]) {
+    for (key, ns, time) in [
+        (None, "", 1_700_000_000i64),
+        (Some([9u8; 32]), "ns/a/ns/b/", 1_700_000_100),
+    ] {
+        let mut w = Writer::new(root, key.map(WKey::new));
+        let t = pbs::parse_time("2023-11-14T22:13:20Z").unwrap() + (time - 1_700_000_000);
+        let name = if time == 1_700_000_000 {
+            "2023-11-14T22:13:20Z"
+        } else {
+            "2023-11-14T22:15:00Z"
+        };
+        assert_eq!(pbs::parse_time(name), Some(t));
+        let dir = root.join(format!("{ns}vm/900/{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = [
+            w.fidx(&dir, "drive-scsi0.img.fidx", image, 64 << 10),
+            w.didx(
+                &dir,
+                "root.pxar.didx",
+                stream,
+                &[1000, 70_000, 70_001, stream.len()],
+            ),
+            w.blob(&dir, "qemu-server.conf.blob", b"memory: 1024\n"),
+        ];
+        w.manifest(&dir, "vm", "900", t, &files);
+    }
+}
+
+#[test]
+fn our_writer_is_read_alike_by_the_oracle_and_the_crate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let mut image = test_image((64 << 10) * 9 + 1234);
+    image[(64 << 10) * 3..(64 << 10) * 4].fill(0);
+    let stream = test_image(150_000);
+    write_store(&root, &image, &stream);
+    let key_hex = "09".repeat(32);
+    for (snap, key) in [
+        ("vm/900/2023-11-14T22:13:20Z", None),
+        (
+            "ns/a/ns/b/vm/900/2023-11-14T22:15:00Z",
+            Some(key_hex.as_str()),
+        ),
+    ] {
+        let dir = root.join(snap);
+        for (file, data) in [
+            ("drive-scsi0.img.fidx", &image),
+            ("root.pxar.didx", &stream),
+        ] {
+            let mut args = vec![
+                "read",
+                root.to_str().unwrap(),
+                dir.join(file).to_str().unwrap().to_owned().leak(),
+            ];
+            args.extend(key.iter().flat_map(|k| ["--key", k]));
+            if let Some(out) = oracle(&args) {
+                assert_eq!(out, digest_line(data), "oracle on {snap}/{file}");
+            }
+        }
+        let mut keys = pbs::Keyring::new();
+        keys.add(pbs::Key::from_raw(&[9; 32]));
+        let (store, s) = snapshot(&root, snap);
+        let r = pbs::SnapshotReader::open(&store, &s, &keys).unwrap();
+        let img = r.fixed_image("drive-scsi0.img.fidx").unwrap();
+        let (bytes, report) = restore(&img, &pbs::RestoreOptions::default()).unwrap();
+        assert_eq!(sha256_hex(&bytes), sha256_hex(&image), "crate on {snap}");
+        let zero_chunks: u64 = image
+            .chunks(64 << 10)
+            .filter(|c| c.iter().all(|&b| b == 0))
+            .map(|c| c.len() as u64)
+            .sum();
+        assert!(zero_chunks >= 64 << 10);
+        assert_eq!(
+            report.zero_bytes, zero_chunks,
+            "{snap}: zero chunks (keyed when encrypted) are known"
+        );
+        assert_eq!(read_dynamic(&r, "root.pxar.didx"), stream);
+        assert_eq!(r.blob("qemu-server.conf.blob").unwrap(), b"memory: 1024\n");
+        assert_eq!(r.signature() == pbs::Signature::Unsigned, key.is_none());
+    }
+    let store = pbs::Datastore::open(&root).unwrap();
+    assert_eq!(
+        store
+            .namespaces()
+            .unwrap()
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+        ["", "a", "a/b"]
+    );
+}
+
+#[test]
+fn the_oracles_datastore_and_key_files_are_read_by_the_crate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let Some(out) = oracle(&["write", root.to_str().unwrap()]) else {
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let raw: [u8; 32] = unhex(v["key"].as_str().unwrap()).try_into().unwrap();
+    assert_eq!(
+        pbs::Key::from_raw(&raw).fingerprint().to_string(),
+        v["fingerprint"].as_str().unwrap()
+    );
+    // The three key files hold the same key: kdf null, scrypt and PBKDF2.
+    let mut keys = pbs::Keyring::new();
+    for name in ["plain.json", "scrypt.json", "pbkdf2.json"] {
+        let path = tmp.path().join(name);
+        let kf = pbs::KeyFile::parse(&std::fs::read(&path).unwrap(), &path).unwrap();
+        assert_eq!(kf.needs_passphrase(), name != "plain.json");
+        if kf.needs_passphrase() {
+            assert!(matches!(
+                kf.unlock(None),
+                Err(pbs::Error::NeedPassphrase { .. })
+            ));
+            let e = kf.unlock(Some(b"wrong pass")).unwrap_err();
+            assert!(e.to_string().contains("passphrase does not unlock"), "{e}");
+        }
+        let key = kf.unlock(Some(b"oracle pass")).unwrap();
+        assert_eq!(
+            key.fingerprint().to_string(),
+            v["fingerprint"].as_str().unwrap(),
+            "{name}"
+        );
+        keys.add(key);
+    }
+    assert_eq!(keys.keys().len(), 1);
+    for (snap, files) in v["archives"].as_object().unwrap() {
+        let (store, s) = snapshot(&root, snap);
+        let r = pbs::SnapshotReader::open(&store, &s, &keys).unwrap();
+        let img = r.fixed_image("disk.img.fidx").unwrap();
+        let (bytes, _) = restore(&img, &pbs::RestoreOptions::default()).unwrap();
+        assert_eq!(
+            sha256_hex(&bytes),
+            files["disk.img.fidx"].as_str().unwrap(),
+            "{snap}"
+        );
+        assert_eq!(
+            sha256_hex(&read_dynamic(&r, "root.pxar.didx")),
+            files["root.pxar.didx"].as_str().unwrap()
+        );
+        assert_eq!(
+            sha256_hex(&r.blob("host.conf.blob").unwrap()),
+            files["host.conf.blob"].as_str().unwrap()
+        );
+    }
+}
