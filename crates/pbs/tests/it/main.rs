@@ -8,6 +8,7 @@
 //! - `oracle`: our own test writer (`writer`) read by an independent Python reader, and a
 //!   datastore written by that Python script (`tests/oracle/pbs_oracle.py`) read by the crate.
 //! - `limits`: lengths from disk that would allocate too much or divide by zero.
+//! - `verify`: whole-store verification, each chunk read once, bad chunks with their users.
 
 // Panicking on unexpected results is how tests fail.
 #![allow(clippy::unwrap_used)]
@@ -17,4 +18,5 @@ mod damage;
 mod limits;
 mod oracle;
 mod sample;
+mod verify;
 mod writer;
