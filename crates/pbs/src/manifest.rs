@@ -197,6 +197,11 @@ impl Manifest {
         self.unprotected.get("verify_state")?.get("state")?.as_str()
     }
 
+    /// The snapshot's notes (`unprotected.notes`).
+    pub fn notes(&self) -> Option<&str> {
+        self.unprotected.get("notes")?.as_str()
+    }
+
     /// The canonical JSON that is signed: no `signature`, no `unprotected`, keys sorted.
     pub fn signed_json(&self) -> Result<String> {
         let mut v = self.json.clone();

@@ -286,3 +286,74 @@ fn an_unfinished_snapshot_is_listed_and_a_group_means_the_newest_finished() {
         "2026-12-01T21:00:00Z"
     );
 }
+
+#[test]
+fn evicted_and_verify_renamed_chunks_are_missing_but_bad_copies_are_listed() {
+    let (_tmp, root) = sample_copy();
+    let chunk = chunk_file(&root, 0);
+    // An S3 cache entry whose data was evicted is an empty file.
+    std::fs::write(&chunk, b"").unwrap();
+    let e = restore(&open_image(&root).unwrap(), &Default::default()).unwrap_err();
+    assert!(
+        matches!(e, pbs::Error::MissingChunk { entry: 0, .. }),
+        "{e}"
+    );
+    // A verify job renamed it as corrupt: still missing, the copy is listed, never used.
+    let bad = chunk.with_file_name(format!(
+        "{}.0.bad",
+        chunk.file_name().unwrap().to_str().unwrap()
+    ));
+    std::fs::rename(&chunk, &bad).unwrap();
+    let store = pbs::Datastore::open(&root).unwrap();
+    let idx = pbs::FixedIndex::open(&root.join(SNAP).join(SCSI0)).unwrap();
+    assert_eq!(store.bad_chunk_copies(&idx.digests[0]), [bad]);
+    assert_eq!(store.read_chunk(&idx.digests[0]).unwrap(), None);
+}
+
+#[test]
+fn empty_groups_and_writer_leftovers_are_listed_without_failing() {
+    let (_tmp, root) = sample_copy();
+    std::fs::create_dir_all(root.join("ct/105")).unwrap();
+    std::fs::write(root.join("ct/105/owner"), "backup@pbs!sync\n").unwrap();
+    std::fs::write(root.join("ct/105/notes"), "moved away\n").unwrap();
+    std::fs::write(
+        root.join(SNAP).join("drive-scsi1.img.tmp_fidx"),
+        b"leftover",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("lost+found")).unwrap();
+    let store = pbs::Datastore::open(&root).unwrap();
+    let groups = store.groups(&pbs::Namespace::default()).unwrap();
+    let ct = groups.iter().find(|g| g.backup_type == "ct").unwrap();
+    assert_eq!(
+        (ct.owner.as_deref(), ct.notes.as_deref()),
+        (Some("backup@pbs!sync"), Some("moved away"))
+    );
+    assert!(store.snapshots(ct).unwrap().is_empty());
+    assert_eq!(store.newest_finished(ct).unwrap(), None);
+    assert_eq!(
+        groups
+            .iter()
+            .map(|g| g.backup_type.as_str())
+            .collect::<Vec<_>>(),
+        ["vm", "ct"]
+    );
+    let snap = &store.snapshots(&groups[0]).unwrap()[0];
+    assert!(!snap.files.iter().any(|f| f.contains("tmp_")));
+}
+
+#[test]
+fn a_key_file_whose_fingerprint_does_not_match_its_key_is_refused() {
+    let path = fixtures().join("sample-key.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("ae:d3", "ae:d4");
+    let e = pbs::KeyFile::parse(text.as_bytes(), &path)
+        .unwrap()
+        .unlock(None)
+        .unwrap_err();
+    assert!(matches!(e, pbs::Error::KeyFile { .. }), "{e}");
+    assert!(e.to_string().contains(SAMPLE_FINGERPRINT), "{e}");
+    let e = pbs::KeyFile::parse(b"{\"kdf\": {\"Argon\": {}}, \"data\": \"\"}", &path).unwrap_err();
+    assert!(e.to_string().contains("unknown kdf"), "{e}");
+}
