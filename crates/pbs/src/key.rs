@@ -171,6 +171,13 @@ pub struct KeyFile {
 }
 
 impl KeyFile {
+    /// Reads and parses the key file at `path`.
+    pub fn open(path: &Path) -> Result<KeyFile> {
+        let bytes =
+            crate::store::read_bounded(path, crate::format::MAX_SMALL_FILE, "key file size")?;
+        KeyFile::parse(&bytes, path)
+    }
+
     /// Parses the JSON of a key file; `path` is for messages.
     pub fn parse(json: &[u8], path: &Path) -> Result<KeyFile> {
         let bad = |reason: String| Error::KeyFile {

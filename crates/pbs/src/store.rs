@@ -205,6 +205,9 @@ pub fn locate(path: &Path) -> Result<(Datastore, Located)> {
             reason: "not a directory".into(),
         });
     }
+    // Absolute, so that `.` or a bare snapshot name can be walked up from.
+    let abs = fs::canonicalize(path).map_err(io_err("resolve", path))?;
+    let path = abs.as_path();
     if Datastore::is_store(path) {
         return Ok((Datastore::new(path), Located::Store));
     }

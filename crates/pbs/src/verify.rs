@@ -94,8 +94,7 @@ struct Job {
     mode: Mode,
     /// Indexes into the archive table.
     users: Vec<u32>,
-    /// First referencing index and entry, for messages.
-    index: PathBuf,
+    /// Entry number in the first referencing archive, for messages.
     entry: u64,
 }
 
@@ -197,7 +196,6 @@ pub fn verify(
                         len,
                         mode,
                         users: Vec::new(),
-                        index: path.clone(),
                         entry: entry as u64,
                     });
                     jobs.len() - 1
@@ -214,10 +212,15 @@ pub fn verify(
         }
         report.snapshots.push(v);
     }
+    let index_paths: Vec<PathBuf> = archives
+        .iter()
+        .map(|(si, name)| snapshots[*si].path.join(name))
+        .collect();
     let results = check_chunks(
         store,
         keys,
         &jobs,
+        &index_paths,
         threads,
         progress,
         &mut report.bytes_read,
@@ -275,6 +278,7 @@ fn check_chunks(
     store: &Datastore,
     keys: &Keyring,
     jobs: &[Job],
+    index_paths: &[PathBuf],
     threads: usize,
     progress: &mut dyn sink::Progress,
     bytes_read: &mut u64,
@@ -301,7 +305,13 @@ fn check_chunks(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let (read, outcome) = check_one(store, plain, keyed, job);
+                    let index = job
+                        .users
+                        .first()
+                        .and_then(|a| index_paths.get(*a as usize))
+                        .cloned()
+                        .unwrap_or_default();
+                    let (read, outcome) = check_one(store, plain, keyed, job, index);
                     if let Err(e) = outcome {
                         results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(e);
                     }
@@ -319,7 +329,13 @@ fn check_chunks(
 }
 
 /// Checks one chunk; returns the bytes read and the outcome.
-fn check_one(store: &Datastore, plain: &Chunks, keyed: &[Chunks], job: &Job) -> (u64, Result<()>) {
+fn check_one(
+    store: &Datastore,
+    plain: &Chunks,
+    keyed: &[Chunks],
+    job: &Job,
+    index: PathBuf,
+) -> (u64, Result<()>) {
     let file = store.chunk_path(&job.digest);
     let bytes = match store.read_chunk(&job.digest) {
         Ok(Some(b)) => b,
@@ -329,7 +345,7 @@ fn check_one(store: &Datastore, plain: &Chunks, keyed: &[Chunks], job: &Job) -> 
                 Err(Error::MissingChunk {
                     file,
                     digest: hex(&job.digest),
-                    index: job.index.clone(),
+                    index,
                     entry: job.entry,
                 }),
             );

@@ -163,7 +163,8 @@ fn the_store_lists_namespaces_groups_and_snapshots() {
 
 #[test]
 fn paths_are_located_as_store_namespace_group_snapshot_or_mount_point() {
-    let root = sample_store();
+    // Located stores are named by their absolute, resolved path.
+    let root = sample_store().canonicalize().unwrap();
     let (s, l) = pbs::locate(&root).unwrap();
     assert_eq!((s.root(), l), (root.as_path(), pbs::Located::Store));
     // The fixtures directory holds the store one level down, like a mount point.
@@ -247,4 +248,25 @@ fn encrypted_chunks_with_a_wrong_key_fail_to_decrypt() {
         .unwrap_err();
     assert!(matches!(e, pbs::Error::CryptMode { .. }), "{e}");
     assert!(r.key().is_some());
+}
+
+#[test]
+fn relative_paths_are_located_from_where_they_are() {
+    // `pverescue list .` inside a snapshot directory.
+    let snap = sample_store().join("vm/800/2026-12-01T21:00:00Z");
+    let rel = pathdiff(&snap);
+    let (_, l) = pbs::locate(&rel).unwrap();
+    assert!(matches!(l, pbs::Located::Snapshot(s) if s.time == "2026-12-01T21:00:00Z"));
+}
+
+/// `snap` relative to the current directory (`../../…`).
+fn pathdiff(snap: &std::path::Path) -> std::path::PathBuf {
+    let cwd = std::env::current_dir().unwrap();
+    let depth = cwd.components().count() - 1;
+    let mut p = std::path::PathBuf::new();
+    for _ in 0..depth {
+        p.push("..");
+    }
+    let abs = snap.canonicalize().unwrap();
+    p.join(abs.strip_prefix("/").unwrap())
 }
