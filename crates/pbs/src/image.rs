@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::blob::Blob;
 use crate::error::{Error, Result, hex};
 use crate::format::MAX_BLOB_DATA;
-use crate::index::FixedIndex;
+use crate::index::{DynamicIndex, FixedIndex};
 use crate::key::Key;
 use crate::store::Datastore;
 
@@ -115,6 +115,34 @@ impl Chunks {
     }
 }
 
+/// The last few decoded chunks of an index, by chunk number.
+#[derive(Debug, Default)]
+struct ChunkCache(Mutex<Vec<(usize, Arc<Vec<u8>>)>>);
+
+impl ChunkCache {
+    /// Chunk `i`, from the cache or from `load`.
+    fn get(&self, i: usize, load: impl FnOnce() -> Result<Vec<u8>>) -> Result<Arc<Vec<u8>>> {
+        {
+            let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, c)) = cache.iter().find(|(j, _)| *j == i) {
+                return Ok(Arc::clone(c));
+            }
+        }
+        let data = Arc::new(load()?);
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CHUNKS {
+            cache.remove(0);
+        }
+        cache.push((i, Arc::clone(&data)));
+        Ok(data)
+    }
+}
+
+/// A failed chunk read as an I/O error for [`diskview::ReadAt`] (the crate error inside).
+fn io_invalid(e: Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
 /// A fixed index (`.img.fidx`) read as a disk.
 #[derive(Debug)]
 pub struct FixedImage {
@@ -122,7 +150,7 @@ pub struct FixedImage {
     index: FixedIndex,
     /// Digests of an all-zero full chunk and of an all-zero last chunk.
     zero: [[u8; 32]; 2],
-    cache: Mutex<Vec<(usize, Arc<Vec<u8>>)>>,
+    cache: ChunkCache,
 }
 
 impl FixedImage {
@@ -142,7 +170,7 @@ impl FixedImage {
             chunks,
             index,
             zero,
-            cache: Mutex::new(Vec::new()),
+            cache: ChunkCache::default(),
         }
     }
 
@@ -172,19 +200,7 @@ impl FixedImage {
 
     /// Chunk `i`, decoded, from the cache when it is there.
     pub fn chunk(&self, i: usize) -> Result<Arc<Vec<u8>>> {
-        {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, c)) = cache.iter().find(|(j, _)| *j == i) {
-                return Ok(Arc::clone(c));
-            }
-        }
-        let data = Arc::new(self.load(i)?);
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CHUNKS {
-            cache.remove(0);
-        }
-        cache.push((i, Arc::clone(&data)));
-        Ok(data)
+        self.cache.get(i, || self.load(i))
     }
 }
 
@@ -207,9 +223,7 @@ impl diskview::ReadAt for FixedImage {
             if self.is_zero_chunk(i) {
                 dst.fill(0);
             } else {
-                let c = self
-                    .chunk(i)
-                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                let c = self.chunk(i).map_err(io_invalid)?;
                 dst.copy_from_slice(&c[within..within + n]);
             }
             done += n;
@@ -238,6 +252,65 @@ impl diskview::ReadAt for FixedImage {
             }
         }
         Ok(out)
+    }
+}
+
+/// A dynamic index (`.pxar.didx`, `.mpxar.didx`, `.ppxar.didx`) read as a stream at random
+/// offsets, for the pxar reader; a few decoded chunks are cached.
+#[derive(Debug)]
+pub struct DynamicStream {
+    chunks: Chunks,
+    index: DynamicIndex,
+    cache: ChunkCache,
+}
+
+impl DynamicStream {
+    /// The stream of `index`, its chunks read from `chunks`.
+    pub fn new(chunks: Chunks, index: DynamicIndex) -> DynamicStream {
+        DynamicStream {
+            chunks,
+            index,
+            cache: ChunkCache::default(),
+        }
+    }
+
+    /// The index.
+    pub fn index(&self) -> &DynamicIndex {
+        &self.index
+    }
+
+    /// Chunk `i`, decoded and checked, from the cache when it is there.
+    pub fn chunk(&self, i: usize) -> Result<Arc<Vec<u8>>> {
+        self.cache.get(i, || {
+            let r = self.index.chunk_range(i);
+            let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+            self.chunks
+                .load(&self.index.entries[i].1, len, &self.index.file, i as u64)
+        })
+    }
+}
+
+impl diskview::ReadAt for DynamicStream {
+    fn size(&self) -> u64 {
+        self.index.size()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        diskview::check_range(self.index.size(), offset, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let Some(i) = self.index.find(at) else {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            };
+            let r = self.index.chunk_range(i);
+            let within = (at - r.start) as usize;
+            let n = (buf.len() - done).min((r.end - at) as usize);
+            let c = self.chunk(i).map_err(io_invalid)?;
+            buf[done..done + n].copy_from_slice(&c[within..within + n]);
+            done += n;
+        }
+        Ok(())
     }
 }
 

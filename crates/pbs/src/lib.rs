@@ -18,7 +18,8 @@
 //! encrypted snapshot without its key fails there, naming the fingerprint it needs, before
 //! anything else is read. Keys come from [`KeyFile`]s (`kdf` null, scrypt or PBKDF2). The reader
 //! then opens archives against the manifest (size and checksum of every file): config blobs
-//! ([`SnapshotReader::blob`]), dynamic indexes ([`DynamicIndex`], for the pxar reader), and
+//! ([`SnapshotReader::blob`]), dynamic indexes as streams read at random ([`DynamicStream`],
+//! what the pxar reader takes), and
 //! fixed indexes as a [`FixedImage`].
 //!
 //! **Chunks and images.** [`Chunks::load`] reads one chunk and checks everything there is to
@@ -81,7 +82,9 @@ mod verify;
 
 pub use blob::{Blob, BlobKind};
 pub use error::{Error, Result};
-pub use image::{Chunks, Damaged, FixedImage, RestoreOptions, RestoreReport, restore_fixed};
+pub use image::{
+    Chunks, Damaged, DynamicStream, FixedImage, RestoreOptions, RestoreReport, restore_fixed,
+};
 pub use index::{DynamicIndex, FixedIndex, IndexHeader};
 pub use key::{Fingerprint, Kdf, Key, KeyFile, Keyring};
 pub use manifest::{CryptMode, FileEntry, Manifest};

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::blob::Blob;
 use crate::error::{Error, Result};
 use crate::format::{MAX_BLOB_DATA, MAX_BLOB_FILE};
-use crate::image::{Chunks, FixedImage};
+use crate::image::{Chunks, DynamicStream, FixedImage};
 use crate::index::{DynamicIndex, FixedIndex};
 use crate::key::{Fingerprint, Key, Keyring};
 use crate::manifest::{CryptMode, Manifest};
@@ -149,6 +149,13 @@ impl SnapshotReader {
         let index = DynamicIndex::open(&path)?;
         self.manifest.check_dynamic(&index)?;
         Ok(index)
+    }
+
+    /// Opens the dynamic index `filename`, checked against the manifest, as a stream read at
+    /// random (what a pxar reader takes).
+    pub fn dynamic_stream(&self, filename: &str) -> Result<DynamicStream> {
+        let index = self.dynamic_index(filename)?;
+        Ok(DynamicStream::new(self.chunks_for(filename)?, index))
     }
 
     /// The decoded content of the blob `filename` (`qemu-server.conf.blob`), checked against

@@ -10,8 +10,10 @@ fn digest_line(data: &[u8]) -> String {
     format!("{} {}\n", sha256_hex(data), data.len())
 }
 
-/// The bytes of a dynamic index's stream, read chunk by chunk through the crate.
+/// The bytes of a dynamic index's stream, read through the crate twice: chunk by chunk, and at
+/// random offsets in odd sizes (backwards, so that reads cross chunks differently).
 fn read_dynamic(r: &pbs::SnapshotReader, name: &str) -> Vec<u8> {
+    use diskview::ReadAt;
     let idx = r.dynamic_index(name).unwrap();
     let chunks = r.chunks_for(name).unwrap();
     let mut out = Vec::new();
@@ -26,6 +28,23 @@ fn read_dynamic(r: &pbs::SnapshotReader, name: &str) -> Vec<u8> {
     }
     assert_eq!(idx.find(0), Some(0));
     assert_eq!(idx.find(idx.size()), None);
+    let stream = r.dynamic_stream(name).unwrap();
+    assert_eq!(stream.size(), out.len() as u64);
+    let mut again = vec![0u8; out.len()];
+    let mut end = again.len();
+    while end > 0 {
+        let start = end.saturating_sub(9_999);
+        stream
+            .read_exact_at(&mut again[start..end], start as u64)
+            .unwrap();
+        end = start;
+    }
+    assert_eq!(again, out);
+    assert!(
+        stream
+            .read_exact_at(&mut [0u8; 2], stream.size() - 1)
+            .is_err()
+    );
     out
 }
 
