@@ -143,69 +143,105 @@ impl<'a> Blob<'a> {
     /// The decoded data, at most `max_len` bytes: decrypted with `key` when the blob is
     /// encrypted (which then needs one), decompressed when compressed.
     pub fn decode(&self, key: Option<&Key>, max_len: usize, file: &Path) -> Result<Vec<u8>> {
+        // Zeroed memory is mapped lazily: a generous bound costs only what is written.
+        let bound = if self.kind.is_compressed() {
+            max_len
+        } else {
+            self.payload.len().min(max_len)
+        };
+        let mut out = vec![0u8; bound];
+        let n = self.decode_into(key, &mut out, file)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Decodes into `out` (at most its length) and returns the decoded length.
+    pub fn decode_into(&self, key: Option<&Key>, out: &mut [u8], file: &Path) -> Result<usize> {
         let header = self.kind.header_len() as u64;
-        let mut plain = Vec::new();
-        let data: &[u8] = if self.kind.is_encrypted() {
-            let key = key.ok_or_else(|| Error::NeedKey {
-                file: file.to_path_buf(),
-                fingerprint: None,
-                given: Vec::new(),
-            })?;
-            let mut buf = self.payload.to_vec();
-            if !key.decrypt(&self.iv, &self.tag, &mut buf) {
-                return Err(Error::Decrypt {
+        let limit = out.len() as u64;
+        let too_long = |value: u64| Error::Limit {
+            file: file.to_path_buf(),
+            what: "decoded blob size",
+            at: header,
+            value,
+            limit,
+        };
+        let key = match (self.kind.is_encrypted(), key) {
+            (false, _) => None,
+            (true, Some(k)) => Some(k),
+            (true, None) => {
+                return Err(Error::NeedKey {
+                    file: file.to_path_buf(),
+                    fingerprint: None,
+                    given: Vec::new(),
+                });
+            }
+        };
+        let decrypt = |key: &Key, buf: &mut [u8]| {
+            if key.decrypt(&self.iv, &self.tag, buf) {
+                Ok(())
+            } else {
+                Err(Error::Decrypt {
                     file: file.to_path_buf(),
                     at: header,
                     fingerprint: key.fingerprint().to_string(),
-                });
+                })
             }
-            plain = buf;
-            &plain
-        } else {
-            self.payload
         };
-        if self.kind.is_compressed() {
-            decompress(data, max_len, file, header)
-        } else if data.len() > max_len {
-            Err(Error::Limit {
-                file: file.to_path_buf(),
-                what: "decoded blob size",
-                at: header,
-                value: data.len() as u64,
-                limit: max_len as u64,
-            })
-        } else if self.kind.is_encrypted() {
-            Ok(plain)
-        } else {
-            Ok(data.to_vec())
+        if !self.kind.is_compressed() {
+            let n = self.payload.len();
+            let dst = out.get_mut(..n).ok_or_else(|| too_long(n as u64))?;
+            dst.copy_from_slice(self.payload);
+            if let Some(key) = key {
+                decrypt(key, dst)?;
+            }
+            return Ok(n);
         }
+        let plain;
+        let data = match key {
+            Some(key) => {
+                let mut buf = self.payload.to_vec();
+                decrypt(key, &mut buf)?;
+                plain = buf;
+                &plain[..]
+            }
+            None => self.payload,
+        };
+        decompress(data, out, file, header)
     }
 }
 
-/// Decompresses one or more zstd frames into at most `max_len` bytes.
-fn decompress(data: &[u8], max_len: usize, file: &Path, at: u64) -> Result<Vec<u8>> {
+/// Decompresses one or more zstd frames into `out`; returns the decoded length.
+fn decompress(data: &[u8], out: &mut [u8], file: &Path, at: u64) -> Result<usize> {
     if let Ok(Some(n)) = zstd::zstd_safe::get_frame_content_size(data)
-        && n > max_len as u64
+        && n > out.len() as u64
     {
         return Err(Error::Limit {
             file: file.to_path_buf(),
             what: "decoded blob size (zstd frame header)",
             at,
             value: n,
-            limit: max_len as u64,
+            limit: out.len() as u64,
         });
     }
-    // One decompression context per call: a bulk call handles concatenated frames and frames
-    // without a content size, and never writes past the capacity.
-    zstd::bulk::decompress(data, max_len).map_err(|e| Error::Decompress {
+    // A bulk call handles concatenated frames and frames without a content size, and never
+    // writes past the end of `out`.
+    let limit = out.len();
+    let mut z = zstd::bulk::Decompressor::new().map_err(|e| Error::Decompress {
         file: file.to_path_buf(),
         at,
-        reason: if e.to_string().contains("too small") {
-            format!("it decodes to more than {max_len} bytes")
-        } else {
-            e.to_string()
-        },
-    })
+        reason: e.to_string(),
+    })?;
+    z.decompress_to_buffer(data, out)
+        .map_err(|e| Error::Decompress {
+            file: file.to_path_buf(),
+            at,
+            reason: if e.to_string().contains("too small") {
+                format!("it decodes to more than {limit} bytes")
+            } else {
+                e.to_string()
+            },
+        })
 }
 
 pub(crate) fn truncated(

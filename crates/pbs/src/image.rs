@@ -52,6 +52,33 @@ impl Chunks {
     /// Loads and checks chunk `digest` (entry `entry` of `index`), which must decode to exactly
     /// `len` bytes.
     pub fn load(&self, digest: &[u8; 32], len: usize, index: &Path, entry: u64) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; chunk_len(len, index, entry)?];
+        self.load_into(digest, &mut out, index, entry)?;
+        Ok(out)
+    }
+
+    /// [`Chunks::load`] into a buffer aligned for direct I/O.
+    pub fn load_aligned(
+        &self,
+        digest: &[u8; 32],
+        len: usize,
+        index: &Path,
+        entry: u64,
+    ) -> Result<AlignedChunk> {
+        let mut out = AlignedChunk::new(chunk_len(len, index, entry)?);
+        self.load_into(digest, out.as_mut_slice(), index, entry)?;
+        Ok(out)
+    }
+
+    /// Loads and checks chunk `digest`, which must decode to exactly `out.len()` bytes, into
+    /// `out`.
+    pub fn load_into(
+        &self,
+        digest: &[u8; 32],
+        out: &mut [u8],
+        index: &Path,
+        entry: u64,
+    ) -> Result<()> {
         let file = self.store.chunk_path(digest);
         let bytes = self
             .store
@@ -62,10 +89,10 @@ impl Chunks {
                 index: index.to_path_buf(),
                 entry,
             })?;
-        self.decode(&bytes, digest, len, &file)
+        self.decode_into(&bytes, digest, out, &file)
     }
 
-    /// Checks and decodes the bytes of a chunk file.
+    /// Checks and decodes the bytes of a chunk file, which must decode to `len` bytes.
     pub fn decode(
         &self,
         bytes: &[u8],
@@ -73,6 +100,19 @@ impl Chunks {
         len: usize,
         file: &Path,
     ) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; chunk_len(len, file, 0)?];
+        self.decode_into(bytes, digest, &mut out, file)?;
+        Ok(out)
+    }
+
+    /// Checks and decodes the bytes of a chunk file into `out`, which it must fill exactly.
+    pub fn decode_into(
+        &self,
+        bytes: &[u8],
+        digest: &[u8; 32],
+        out: &mut [u8],
+        file: &Path,
+    ) -> Result<()> {
         let blob = Blob::parse(bytes, file)?;
         if blob.kind.is_encrypted() != self.key.is_some() {
             return Err(Error::CryptMode {
@@ -86,17 +126,17 @@ impl Chunks {
                 found: blob.kind.name(),
             });
         }
-        let data = blob.decode(self.key.as_ref(), len.min(MAX_BLOB_DATA), file)?;
-        if data.len() != len {
+        let n = blob.decode_into(self.key.as_ref(), out, file)?;
+        if n != out.len() {
             return Err(Error::Invalid {
                 file: file.to_path_buf(),
                 what: "decoded chunk length",
                 at: blob.kind.header_len() as u64,
-                expected: len.to_string(),
-                found: data.len().to_string(),
+                expected: out.len().to_string(),
+                found: n.to_string(),
             });
         }
-        let found = self.digest_of(&data);
+        let found = self.digest_of(out);
         if found != *digest {
             return Err(Error::Checksum {
                 file: file.to_path_buf(),
@@ -106,12 +146,41 @@ impl Chunks {
                 found: hex(&found),
             });
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The datastore.
     pub fn store(&self) -> &Datastore {
         &self.store
+    }
+}
+
+/// A decoded chunk whose bytes start on a [`sink::DATA_ALIGN`] boundary, so that a
+/// [`sink::DiskWriter`] can write it with direct I/O.
+#[derive(Debug)]
+pub struct AlignedChunk {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedChunk {
+    /// `len` zero bytes, aligned.
+    pub fn new(len: usize) -> AlignedChunk {
+        let buf = vec![0u8; len + sink::DATA_ALIGN];
+        let start =
+            (sink::DATA_ALIGN - buf.as_ptr() as usize % sink::DATA_ALIGN) % sink::DATA_ALIGN;
+        AlignedChunk { buf, start, len }
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    /// The bytes, to fill.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
     }
 }
 
@@ -141,6 +210,20 @@ impl ChunkCache {
 /// A failed chunk read as an I/O error for [`diskview::ReadAt`] (the crate error inside).
 fn io_invalid(e: Error) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+/// `len` if a chunk may be that long (entry `entry` of `index` says so), else a limit error.
+fn chunk_len(len: usize, index: &Path, entry: u64) -> Result<usize> {
+    if len > MAX_BLOB_DATA {
+        return Err(Error::Limit {
+            file: index.to_path_buf(),
+            what: "chunk length",
+            at: entry,
+            value: len as u64,
+            limit: MAX_BLOB_DATA as u64,
+        });
+    }
+    Ok(len)
 }
 
 /// A fixed index (`.img.fidx`) read as a disk.
@@ -196,6 +279,14 @@ impl FixedImage {
         let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
         self.chunks
             .load(&self.index.digests[i], len, &self.index.file, i as u64)
+    }
+
+    /// [`FixedImage::load`] into a buffer aligned for direct I/O.
+    pub fn load_aligned(&self, i: usize) -> Result<AlignedChunk> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+        self.chunks
+            .load_aligned(&self.index.digests[i], len, &self.index.file, i as u64)
     }
 
     /// Chunk `i`, decoded, from the cache when it is there.
@@ -353,7 +444,7 @@ impl FixedImage {
 
 enum Decoded {
     Zero,
-    Data(Vec<u8>),
+    Data(AlignedChunk),
     Failed(Error),
 }
 
@@ -403,7 +494,7 @@ pub fn restore_fixed(
                         let d = if image.is_zero_chunk(i) {
                             Decoded::Zero
                         } else {
-                            match image.load(i) {
+                            match image.load_aligned(i) {
                                 Ok(v) => Decoded::Data(v),
                                 Err(e) => Decoded::Failed(e),
                             }
@@ -427,7 +518,7 @@ pub fn restore_fixed(
             match d {
                 Decoded::Data(v) => {
                     if let Some(w) = out.as_deref_mut() {
-                        w.write(r.start, &v)?;
+                        w.write(r.start, v.as_slice())?;
                     }
                     report.data_bytes += len;
                 }
