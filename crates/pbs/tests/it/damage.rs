@@ -357,3 +357,26 @@ fn a_key_file_whose_fingerprint_does_not_match_its_key_is_refused() {
     let e = pbs::KeyFile::parse(b"{\"kdf\": {\"Argon\": {}}, \"data\": \"\"}", &path).unwrap_err();
     assert!(e.to_string().contains("unknown kdf"), "{e}");
 }
+
+#[test]
+fn a_flipped_byte_in_a_manifest_is_a_crc_error_naming_it() {
+    let (_tmp, root) = sample_copy();
+    let manifest = root.join(SNAP).join("index.json.blob");
+    modify(&manifest, |b| b[40] ^= 0x10);
+    let (store, s) = snapshot(&root, SNAP);
+    let e = pbs::SnapshotReader::open(&store, &s, &pbs::Keyring::new()).unwrap_err();
+    assert!(
+        matches!(&e, pbs::Error::Checksum { what: "blob CRC-32", file, .. } if *file == manifest),
+        "{e}"
+    );
+    // With the CRC recomputed, the damage reaches zstd or the JSON, and is still named.
+    modify(&manifest, |b| {
+        let crc = crc32fast::hash(&b[12..]);
+        b[8..12].copy_from_slice(&crc.to_le_bytes());
+    });
+    let e = pbs::SnapshotReader::open(&store, &s, &pbs::Keyring::new()).unwrap_err();
+    assert!(
+        matches!(&e, pbs::Error::Decompress { file, .. } | pbs::Error::Manifest { file, .. } if *file == manifest),
+        "{e}"
+    );
+}
