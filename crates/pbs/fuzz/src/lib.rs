@@ -10,8 +10,53 @@ const FILE: &str = "fuzz-input";
 /// The decode limit used here: small, so that limits are reached.
 const LIMIT: usize = 1 << 20;
 
+/// First byte of an input that the harness encrypts itself (no blob magic starts with it):
+/// `0xEE kind payload`, where an odd kind means "zstd compressed then encrypted". The fuzzer
+/// cannot forge a GCM tag, so this is how the decrypted paths see arbitrary data.
+const SEAL: u8 = 0xEE;
+
+/// The key of the fuzz targets.
+const KEY: [u8; 32] = [0x42; 32];
+
+/// An encrypted blob of `payload` under [`KEY`] (16-byte IV, empty AAD, as PBS writes them).
+fn seal(compressed: bool, payload: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aead::consts::U16;
+    use aes_gcm::aead::generic_array::GenericArray;
+    use aes_gcm::{AesGcm, KeyInit, aes::Aes256};
+    let cipher = AesGcm::<Aes256, U16>::new(GenericArray::from_slice(&KEY));
+    let iv = [7u8; 16];
+    let mut ct = payload.to_vec();
+    let tag = cipher
+        .encrypt_in_place_detached(GenericArray::from_slice(&iv), b"", &mut ct)
+        .expect("payloads of fuzz size encrypt");
+    let magic: [u8; 8] = if compressed {
+        [0xe6, 0x59, 0x1b, 0xbf, 0x0b, 0xbf, 0xd8, 0x0b]
+    } else {
+        [0x7b, 0x67, 0x85, 0xbe, 0x22, 0x2d, 0x4c, 0xf0]
+    };
+    let mut out = magic.to_vec();
+    out.extend(crc(&ct).to_le_bytes());
+    out.extend(iv);
+    out.extend(tag);
+    out.extend(ct);
+    out
+}
+
 /// Parses and decodes a blob (with a fixed key when encrypted).
 pub fn check_blob(data: &[u8]) {
+    if let [SEAL, kind, payload @ ..] = data {
+        let sealed = seal(kind & 1 == 1, payload);
+        let blob = pbs::Blob::parse(&sealed, Path::new(FILE)).expect("a sealed blob parses");
+        let key = pbs::Key::from_raw(&KEY);
+        match blob.decode(Some(&key), LIMIT, Path::new(FILE)) {
+            // The right key always authenticates; only the zstd stage may refuse.
+            Err(pbs::Error::Decrypt { .. }) => panic!("the right key failed to decrypt"),
+            Ok(out) if kind & 1 == 0 => assert_eq!(out, payload),
+            _ => {}
+        }
+        return;
+    }
     let file = Path::new(FILE);
     let Ok(blob) = pbs::Blob::parse(data, file) else {
         return;
@@ -22,7 +67,7 @@ pub fn check_blob(data: &[u8]) {
         crc(blob.payload()),
         u32::from_le_bytes([data[8], data[9], data[10], data[11]])
     );
-    let key = pbs::Key::from_raw(&[0x42; 32]);
+    let key = pbs::Key::from_raw(&KEY);
     match blob.decode(Some(&key), LIMIT, file) {
         Ok(out) => {
             assert!(out.len() <= LIMIT);
@@ -155,6 +200,22 @@ pub fn seeds(store: &Path) -> Vec<(&'static str, String, Vec<u8>)> {
                 out.push(("blob", name, bytes));
             }
         }
+    }
+    out.push((
+        "blob",
+        "sealed-plain".into(),
+        [&[SEAL, 0][..], b"key: value\n"].concat(),
+    ));
+    if let Some((_, _, zstd_blob)) = out
+        .iter()
+        .find(|(t, n, _)| *t == "blob" && n == "index.json.blob")
+    {
+        let payload = zstd_blob[12..].to_vec();
+        out.push((
+            "blob",
+            "sealed-zstd".into(),
+            [vec![SEAL, 1], payload].concat(),
+        ));
     }
     // The sample has no dynamic index: a small one, its checksum fixed by mode bit 1.
     let mut didx = vec![3u8];
