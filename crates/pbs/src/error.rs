@@ -228,6 +228,15 @@ impl Error {
             Error::ManifestMismatch { .. } | Error::Checksum { .. } | Error::Truncated { .. } => {
                 "the file was changed or damaged after the backup: copy it from another copy of the datastore".into()
             }
+            Error::BadMagic { .. }
+            | Error::Invalid { .. }
+            | Error::Limit { .. }
+            | Error::Decompress { .. }
+            | Error::CryptMode { .. } => {
+                "the file is damaged or is not what its name says: copy it from another copy of \
+                 the datastore; damaged chunks can be zero-filled in a restore"
+                    .into()
+            }
             Error::Signature { .. } => "the manifest was changed after the backup, or the key is not the one it was signed with".into(),
             Error::NotFound { .. } => "give a datastore (the directory holding .chunks), a group (vm/100) or a snapshot directory".into(),
             Error::Write(e) => return e.hint(),

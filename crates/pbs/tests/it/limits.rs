@@ -23,6 +23,7 @@ fn fixed_index_chunk_sizes_are_checked_before_dividing() {
             ),
             "{cs}: {e}"
         );
+        assert!(e.hint().unwrap().contains("damaged"));
     }
 }
 
