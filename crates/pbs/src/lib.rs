@@ -19,8 +19,7 @@
 //! anything else is read. Keys come from [`KeyFile`]s (`kdf` null, scrypt or PBKDF2). The reader
 //! then opens archives against the manifest (size and checksum of every file): config blobs
 //! ([`SnapshotReader::blob`]), dynamic indexes as streams read at random ([`DynamicStream`],
-//! what the pxar reader takes), and
-//! fixed indexes as a [`FixedImage`].
+//! what the pxar reader takes), and fixed indexes as a [`FixedImage`].
 //!
 //! **Chunks and images.** [`Chunks::load`] reads one chunk and checks everything there is to
 //! check: the [`Blob`] magic and CRC-32, the crypt mode, the AES-256-GCM tag, the zstd frames
@@ -31,6 +30,12 @@
 //! pool of threads decodes and checks the chunks ahead of the writer, within a fixed window, so
 //! memory does not grow with the disk. With [`RestoreOptions::zero_fill`], missing or damaged
 //! chunks become zeros listed in the [`RestoreReport`] instead of an error.
+//!
+//! **Verifying.** [`verify`] checks snapshots (a whole store, a group, one snapshot): every
+//! manifest, index and blob, then every distinct chunk once on a pool, however many snapshots
+//! share it. Each missing or damaged chunk is reported once with every snapshot and archive that
+//! needs it ([`VerifyReport`]); chunks of encrypted snapshots whose key was not given are
+//! CRC-checked only, and the verdict says so.
 //!
 //! **Limits.** Every length read from disk is bounded before it allocates: blob files and
 //! decoded chunks at 16 MiB ([`format::MAX_BLOB_DATA`]), indexes at 2^24 entries, fixed chunk
