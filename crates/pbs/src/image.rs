@@ -289,6 +289,29 @@ impl FixedImage {
             .load_aligned(&self.index.digests[i], len, &self.index.file, i as u64)
     }
 
+    /// Chunk `i` from the first of its `.bad` copies that passes every check, and that copy.
+    pub fn load_bad_copy(&self, i: usize) -> Option<(AlignedChunk, PathBuf)> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).ok()?;
+        let digest = &self.index.digests[i];
+        for path in self.chunks.store.bad_chunk_copies(digest) {
+            let Ok(bytes) =
+                crate::store::read_bounded(&path, crate::format::MAX_BLOB_FILE, "chunk file size")
+            else {
+                continue;
+            };
+            let mut out = AlignedChunk::new(chunk_len(len, &self.index.file, i as u64).ok()?);
+            if self
+                .chunks
+                .decode_into(&bytes, digest, out.as_mut_slice(), &path)
+                .is_ok()
+            {
+                return Some((out, path));
+            }
+        }
+        None
+    }
+
     /// Chunk `i`, decoded, from the cache when it is there.
     pub fn chunk(&self, i: usize) -> Result<Arc<Vec<u8>>> {
         self.cache.get(i, || self.load(i))
@@ -412,6 +435,9 @@ pub struct RestoreOptions {
     pub threads: usize,
     /// Write zeros where a chunk is missing or damaged, and report it, instead of failing.
     pub zero_fill: bool,
+    /// Where a chunk is missing or damaged, try the copies a PBS verify job renamed as corrupt
+    /// (`<digest>.<n>.bad`): one that now decodes to the right digest is used and reported.
+    pub bad_copies: bool,
 }
 
 /// A range of the image that was zero-filled because its chunk could not be used.
@@ -432,6 +458,9 @@ pub struct RestoreReport {
     pub zero_bytes: u64,
     /// Chunks zero-filled with [`RestoreOptions::zero_fill`].
     pub damaged: Vec<Damaged>,
+    /// Chunks taken from a `.bad` copy with [`RestoreOptions::bad_copies`]: the image range and
+    /// the copy used.
+    pub from_bad_copies: Vec<(Range<u64>, PathBuf)>,
 }
 
 /// The index file of an image, for messages.
@@ -444,7 +473,8 @@ impl FixedImage {
 
 enum Decoded {
     Zero,
-    Data(AlignedChunk),
+    /// Decoded data, and the `.bad` copy it came from.
+    Data(AlignedChunk, Option<PathBuf>),
     Failed(Error),
 }
 
@@ -495,8 +525,14 @@ pub fn restore_fixed(
                             Decoded::Zero
                         } else {
                             match image.load_aligned(i) {
-                                Ok(v) => Decoded::Data(v),
-                                Err(e) => Decoded::Failed(e),
+                                Ok(v) => Decoded::Data(v, None),
+                                Err(e) => {
+                                    match opts.bad_copies.then(|| image.load_bad_copy(i)).flatten()
+                                    {
+                                        Some((v, path)) => Decoded::Data(v, Some(path)),
+                                        None => Decoded::Failed(e),
+                                    }
+                                }
                             }
                         };
                         if tx.send((i, d)).is_err() {
@@ -516,11 +552,14 @@ pub fn restore_fixed(
             let r = image.index.chunk_range(i);
             let len = r.end - r.start;
             match d {
-                Decoded::Data(v) => {
+                Decoded::Data(v, from_bad) => {
                     if let Some(w) = out.as_deref_mut() {
                         w.write(r.start, v.as_slice())?;
                     }
                     report.data_bytes += len;
+                    if let Some(path) = from_bad {
+                        report.from_bad_copies.push((r.clone(), path));
+                    }
                 }
                 Decoded::Zero => {
                     if let Some(w) = out.as_deref_mut() {

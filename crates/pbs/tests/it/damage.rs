@@ -116,6 +116,7 @@ fn a_missing_chunk_names_the_index_and_entry_and_can_be_zero_filled() {
     let opts = pbs::RestoreOptions {
         threads: 2,
         zero_fill: true,
+        ..Default::default()
     };
     let (bytes, report) = restore(&open_image(&root).unwrap(), &opts).unwrap();
     assert_eq!(report.damaged.len(), 1);
@@ -379,4 +380,40 @@ fn a_flipped_byte_in_a_manifest_is_a_crc_error_naming_it() {
         matches!(&e, pbs::Error::Decompress { file, .. } | pbs::Error::Manifest { file, .. } if *file == manifest),
         "{e}"
     );
+}
+
+#[test]
+fn bad_copies_are_used_only_when_asked_and_only_when_they_check_out() {
+    let (_tmp, root) = sample_copy();
+    let chunk = chunk_file(&root, 3);
+    let name = chunk.file_name().unwrap().to_str().unwrap().to_owned();
+    let good = std::fs::read(&chunk).unwrap();
+    let mut flipped = good.clone();
+    flipped[20] ^= 4;
+    // The first copy is really damaged, the second was renamed after a transient read error.
+    std::fs::write(chunk.with_file_name(format!("{name}.0.bad")), flipped).unwrap();
+    std::fs::write(chunk.with_file_name(format!("{name}.1.bad")), good).unwrap();
+    std::fs::remove_file(&chunk).unwrap();
+    let e = restore(&open_image(&root).unwrap(), &Default::default()).unwrap_err();
+    assert!(
+        matches!(e, pbs::Error::MissingChunk { entry: 3, .. }),
+        "{e}"
+    );
+    let opts = pbs::RestoreOptions {
+        bad_copies: true,
+        ..Default::default()
+    };
+    let (bytes, report) = restore(&open_image(&root).unwrap(), &opts).unwrap();
+    assert_eq!(
+        sha256_hex(&bytes),
+        "45556f31c69e2e8ed04046f0f43c1fc44d1006d3f6f88dc44dd04eca6301393b"
+    );
+    assert_eq!(
+        report.from_bad_copies,
+        [(
+            (12 << 20)..12_845_056,
+            chunk.with_file_name(format!("{name}.1.bad"))
+        )]
+    );
+    assert!(report.damaged.is_empty());
 }

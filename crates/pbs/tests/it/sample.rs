@@ -54,7 +54,7 @@ fn every_sample_image_restores_to_the_readme_sha256() {
             let img = r.fixed_image(file).unwrap();
             let opts = pbs::RestoreOptions {
                 threads,
-                zero_fill: false,
+                ..Default::default()
             };
             let (bytes, report) = restore(&img, &opts).unwrap();
             assert_eq!(bytes.len() as u64, *size, "{path}");
