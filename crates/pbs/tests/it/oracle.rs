@@ -219,3 +219,65 @@ fn the_oracles_datastore_and_key_files_are_read_by_the_crate() {
         );
     }
 }
+
+#[test]
+fn sign_only_snapshots_read_without_the_key_and_check_their_signature_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let image = test_image(200_000);
+    let mut w = Writer::new(&root, None);
+    let dir = root.join("host/signed/2023-11-14T22:13:20Z");
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [w.fidx(&dir, "disk.img.fidx", &image, 64 << 10)];
+    let signer = WKey::new([5; 32]);
+    w.manifest_as(
+        &dir,
+        "host",
+        "signed",
+        1_700_000_000,
+        &files,
+        "sign-only",
+        Some(&signer),
+    );
+    let (store, s) = snapshot(&root, "host/signed/2023-11-14T22:13:20Z");
+    let r = pbs::SnapshotReader::open(&store, &s, &pbs::Keyring::new()).unwrap();
+    assert_eq!(r.signature(), pbs::Signature::NotChecked);
+    let (bytes, _) = restore(
+        &r.fixed_image("disk.img.fidx").unwrap(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(sha256_hex(&bytes), sha256_hex(&image));
+    let mut keys = pbs::Keyring::new();
+    keys.add(pbs::Key::from_raw(&[5; 32]));
+    let r = pbs::SnapshotReader::open(&store, &s, &keys).unwrap();
+    assert_eq!(
+        r.signature(),
+        pbs::Signature::Verified(pbs::Key::from_raw(&[5; 32]).fingerprint())
+    );
+    // Signed by another key than the one it names: a signature error.
+    w.manifest_as(
+        &dir,
+        "host",
+        "signed",
+        1_700_000_000,
+        &files,
+        "sign-only",
+        Some(&WKey::new([6; 32])),
+    );
+    let text = {
+        let raw = std::fs::read(dir.join("index.json.blob")).unwrap();
+        let json = zstd::decode_all(&raw[12..]).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        v["unprotected"]["key-fingerprint"] =
+            serde_json::json!(pbs::Key::from_raw(&[5; 32]).fingerprint().to_string());
+        serde_json::to_vec(&v).unwrap()
+    };
+    std::fs::write(
+        dir.join("index.json.blob"),
+        crate::writer::encode_blob(&text, crate::writer::Kind::Zstd, None, 0),
+    )
+    .unwrap();
+    let e = pbs::SnapshotReader::open(&store, &s, &keys).unwrap_err();
+    assert!(matches!(e, pbs::Error::Signature { .. }), "{e}");
+}

@@ -81,6 +81,12 @@ fn the_zero_chunk_is_a_known_zero_range_and_a_hole() {
     );
     let (_, report) = restore(&img, &pbs::RestoreOptions::default()).unwrap();
     assert_eq!(report.zero_bytes, 4 << 20);
+    // Without a writer the restore only reads and checks, and counts the same.
+    let checked = pbs::restore_fixed(&img, None, &mut (), &Default::default()).unwrap();
+    assert_eq!(
+        (checked.data_bytes, checked.zero_bytes),
+        (report.data_bytes, 4 << 20)
+    );
 }
 
 #[test]

@@ -199,6 +199,21 @@ impl Writer {
         } else {
             "none"
         };
+        self.manifest_as(dir, ty, id, time, files, mode, self.key.as_ref());
+    }
+
+    /// A manifest whose files have crypt mode `mode`, signed with `sign` when given.
+    #[allow(clippy::too_many_arguments)]
+    pub fn manifest_as(
+        &self,
+        dir: &Path,
+        ty: &str,
+        id: &str,
+        time: i64,
+        files: &[FileInfo],
+        mode: &str,
+        sign: Option<&WKey>,
+    ) {
         let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let list: Vec<serde_json::Value> = files
             .iter()
@@ -210,7 +225,7 @@ impl Writer {
         // serde_json's default map is sorted, and compact output has no whitespace: the
         // canonical form of spec §6.
         let canonical = serde_json::to_string(&m).unwrap();
-        let (sig, unprotected) = match &self.key {
+        let (sig, unprotected) = match sign {
             Some(k) => {
                 let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&k.id_key).unwrap();
                 mac.update(canonical.as_bytes());
