@@ -229,16 +229,19 @@ fn sign_only_snapshots_read_without_the_key_and_check_their_signature_with_it() 
     let dir = root.join("host/signed/2023-11-14T22:13:20Z");
     std::fs::create_dir_all(&dir).unwrap();
     let files = [w.fidx(&dir, "disk.img.fidx", &image, 64 << 10)];
-    let signer = WKey::new([5; 32]);
-    w.manifest_as(
-        &dir,
-        "host",
-        "signed",
-        1_700_000_000,
-        &files,
-        "sign-only",
-        Some(&signer),
-    );
+    let sign_with = |seed: u8| {
+        let key = WKey::new([seed; 32]);
+        w.manifest_as(
+            &dir,
+            "host",
+            "signed",
+            1_700_000_000,
+            &files,
+            "sign-only",
+            Some(&key),
+        );
+    };
+    sign_with(5);
     let (store, s) = snapshot(&root, "host/signed/2023-11-14T22:13:20Z");
     let r = pbs::SnapshotReader::open(&store, &s, &pbs::Keyring::new()).unwrap();
     assert_eq!(r.signature(), pbs::Signature::NotChecked);
@@ -256,15 +259,7 @@ fn sign_only_snapshots_read_without_the_key_and_check_their_signature_with_it() 
         pbs::Signature::Verified(pbs::Key::from_raw(&[5; 32]).fingerprint())
     );
     // Signed by another key than the one it names: a signature error.
-    w.manifest_as(
-        &dir,
-        "host",
-        "signed",
-        1_700_000_000,
-        &files,
-        "sign-only",
-        Some(&WKey::new([6; 32])),
-    );
+    sign_with(6);
     let text = {
         let raw = std::fs::read(dir.join("index.json.blob")).unwrap();
         let json = zstd::decode_all(&raw[12..]).unwrap();
