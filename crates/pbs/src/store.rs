@@ -226,6 +226,17 @@ pub fn locate(path: &Path) -> Result<(Datastore, Located)> {
     if let Some((store, ns)) = namespace_at(path)? {
         return Ok((store, Located::Namespace(ns)));
     }
+    if path.file_name().is_some_and(|n| n == ".chunks")
+        && let Some(store) = path.parent()
+    {
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+            reason: format!(
+                "this is the chunk directory of the datastore {}; give that",
+                store.display()
+            ),
+        });
+    }
     let mut found = Vec::new();
     search_below(path, SEARCH_DEPTH, &mut found);
     match found.len() {

@@ -194,6 +194,10 @@ fn paths_are_located_as_store_namespace_group_snapshot_or_mount_point() {
     assert_eq!(snap.epoch, 1_796_158_800);
     let e = pbs::locate(&root.join(".chunks")).unwrap_err();
     assert!(matches!(e, pbs::Error::NotFound { .. }), "{e}");
+    assert!(
+        e.to_string().contains("chunk directory of the datastore"),
+        "{e}"
+    );
     assert!(e.hint().is_some());
 }
 
