@@ -1,0 +1,618 @@
+//! Chunks read and checked, a fixed index as a random-access disk, and its restore.
+//!
+//! [`Chunks`] loads one chunk: file, CRC-32, crypt mode, decryption, decompression, length and
+//! digest (plain SHA-256, or keyed for encrypted chunks). [`FixedImage`] puts a `.fidx` behind
+//! [`diskview::ReadAt`] with a small cache of decoded chunks; chunks whose digest is that of an
+//! all-zero chunk are known zeros and never read. [`restore_fixed`] writes an image into a
+//! [`sink::DiskWriter`] in order while a few threads decode ahead, at most a fixed number of
+//! chunks ahead of the writer, so memory stays flat whatever the image size.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use crate::blob::Blob;
+use crate::error::{Error, Result, hex};
+use crate::format::MAX_BLOB_DATA;
+use crate::index::{DynamicIndex, FixedIndex};
+use crate::key::Key;
+use crate::store::Datastore;
+
+/// Decoded chunks a [`FixedImage`] keeps for random reads.
+const CACHE_CHUNKS: usize = 8;
+
+/// The chunk store of a datastore, read with the key of one snapshot (or none).
+///
+/// With a key, every chunk must be encrypted and is checked against the keyed digest; without
+/// one, every chunk must be plain.
+#[derive(Debug, Clone)]
+pub struct Chunks {
+    store: Datastore,
+    key: Option<Key>,
+}
+
+impl Chunks {
+    /// Chunks of `store`, decrypted with `key` when the index is encrypted.
+    pub fn new(store: Datastore, key: Option<Key>) -> Chunks {
+        Chunks { store, key }
+    }
+
+    /// The digest a chunk holding `data` has under this crypt mode.
+    pub fn digest_of(&self, data: &[u8]) -> [u8; 32] {
+        match &self.key {
+            Some(k) => k.chunk_digest(data),
+            None => Sha256::digest(data).into(),
+        }
+    }
+
+    /// Loads and checks chunk `digest` (entry `entry` of `index`), which must decode to exactly
+    /// `len` bytes.
+    pub fn load(&self, digest: &[u8; 32], len: usize, index: &Path, entry: u64) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; chunk_len(len, index, entry)?];
+        self.load_into(digest, &mut out, index, entry)?;
+        Ok(out)
+    }
+
+    /// [`Chunks::load`] into a buffer aligned for direct I/O.
+    pub fn load_aligned(
+        &self,
+        digest: &[u8; 32],
+        len: usize,
+        index: &Path,
+        entry: u64,
+    ) -> Result<AlignedChunk> {
+        let mut out = AlignedChunk::new(chunk_len(len, index, entry)?);
+        self.load_into(digest, out.as_mut_slice(), index, entry)?;
+        Ok(out)
+    }
+
+    /// Loads and checks chunk `digest`, which must decode to exactly `out.len()` bytes, into
+    /// `out`.
+    pub fn load_into(
+        &self,
+        digest: &[u8; 32],
+        out: &mut [u8],
+        index: &Path,
+        entry: u64,
+    ) -> Result<()> {
+        let file = self.store.chunk_path(digest);
+        let bytes = self
+            .store
+            .read_chunk(digest)?
+            .ok_or_else(|| Error::MissingChunk {
+                file: file.clone(),
+                digest: hex(digest),
+                index: index.to_path_buf(),
+                entry,
+            })?;
+        self.decode_into(&bytes, digest, out, &file)
+    }
+
+    /// Checks and decodes the bytes of a chunk file, which must decode to `len` bytes.
+    pub fn decode(
+        &self,
+        bytes: &[u8],
+        digest: &[u8; 32],
+        len: usize,
+        file: &Path,
+    ) -> Result<Vec<u8>> {
+        let mut out = vec![0u8; chunk_len(len, file, 0)?];
+        self.decode_into(bytes, digest, &mut out, file)?;
+        Ok(out)
+    }
+
+    /// Checks and decodes the bytes of a chunk file into `out`, which it must fill exactly.
+    pub fn decode_into(
+        &self,
+        bytes: &[u8],
+        digest: &[u8; 32],
+        out: &mut [u8],
+        file: &Path,
+    ) -> Result<()> {
+        let blob = Blob::parse(bytes, file)?;
+        if blob.kind.is_encrypted() != self.key.is_some() {
+            return Err(Error::CryptMode {
+                file: file.to_path_buf(),
+                digest: hex(digest),
+                expected: if self.key.is_some() {
+                    "encrypted"
+                } else {
+                    "not encrypted"
+                },
+                found: blob.kind.name(),
+            });
+        }
+        let n = blob.decode_into(self.key.as_ref(), out, file)?;
+        if n != out.len() {
+            return Err(Error::Invalid {
+                file: file.to_path_buf(),
+                what: "decoded chunk length",
+                at: blob.kind.header_len() as u64,
+                expected: out.len().to_string(),
+                found: n.to_string(),
+            });
+        }
+        let found = self.digest_of(out);
+        if found != *digest {
+            return Err(Error::Checksum {
+                file: file.to_path_buf(),
+                what: "chunk digest",
+                at: 0,
+                expected: hex(digest),
+                found: hex(&found),
+            });
+        }
+        Ok(())
+    }
+
+    /// The datastore.
+    pub fn store(&self) -> &Datastore {
+        &self.store
+    }
+}
+
+/// A decoded chunk whose bytes start on a [`sink::DATA_ALIGN`] boundary, so that a
+/// [`sink::DiskWriter`] can write it with direct I/O.
+#[derive(Debug)]
+pub struct AlignedChunk {
+    buf: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedChunk {
+    /// `len` zero bytes, aligned.
+    pub fn new(len: usize) -> AlignedChunk {
+        let buf = vec![0u8; len + sink::DATA_ALIGN];
+        let start =
+            (sink::DATA_ALIGN - buf.as_ptr() as usize % sink::DATA_ALIGN) % sink::DATA_ALIGN;
+        AlignedChunk { buf, start, len }
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.buf[self.start..self.start + self.len]
+    }
+
+    /// The bytes, to fill.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.buf[self.start..self.start + self.len]
+    }
+}
+
+/// The last few decoded chunks of an index, by chunk number.
+#[derive(Debug, Default)]
+struct ChunkCache(Mutex<Vec<(usize, Arc<Vec<u8>>)>>);
+
+impl ChunkCache {
+    /// Chunk `i`, from the cache or from `load`.
+    fn get(&self, i: usize, load: impl FnOnce() -> Result<Vec<u8>>) -> Result<Arc<Vec<u8>>> {
+        {
+            let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((_, c)) = cache.iter().find(|(j, _)| *j == i) {
+                return Ok(Arc::clone(c));
+            }
+        }
+        let data = Arc::new(load()?);
+        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CHUNKS {
+            cache.remove(0);
+        }
+        cache.push((i, Arc::clone(&data)));
+        Ok(data)
+    }
+}
+
+/// A failed chunk read as an I/O error for [`diskview::ReadAt`] (the crate error inside).
+fn io_invalid(e: Error) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+}
+
+/// `len` if a chunk may be that long (entry `entry` of `index` says so), else a limit error.
+fn chunk_len(len: usize, index: &Path, entry: u64) -> Result<usize> {
+    if len > MAX_BLOB_DATA {
+        return Err(Error::Limit {
+            file: index.to_path_buf(),
+            what: "chunk length",
+            at: entry,
+            value: len as u64,
+            limit: MAX_BLOB_DATA as u64,
+        });
+    }
+    Ok(len)
+}
+
+/// A fixed index (`.img.fidx`) read as a disk.
+#[derive(Debug)]
+pub struct FixedImage {
+    chunks: Chunks,
+    index: FixedIndex,
+    /// Digests of an all-zero full chunk and of an all-zero last chunk.
+    zero: [[u8; 32]; 2],
+    cache: ChunkCache,
+}
+
+impl FixedImage {
+    /// The image of `index`, its chunks read from `chunks`.
+    pub fn new(chunks: Chunks, index: FixedIndex) -> FixedImage {
+        let full = usize::try_from(index.chunk_size).unwrap_or(0);
+        let last = index.count().checked_sub(1).map_or(full, |i| {
+            let r = index.chunk_range(i);
+            usize::try_from(r.end - r.start).unwrap_or(0)
+        });
+        let zeros = vec![0u8; full];
+        let zero = [
+            chunks.digest_of(&zeros),
+            chunks.digest_of(&zeros[..last.min(full)]),
+        ];
+        FixedImage {
+            chunks,
+            index,
+            zero,
+            cache: ChunkCache::default(),
+        }
+    }
+
+    /// The index.
+    pub fn index(&self) -> &FixedIndex {
+        &self.index
+    }
+
+    /// True when chunk `i` is known to be all zeros (its digest is the zero chunk's).
+    pub fn is_zero_chunk(&self, i: usize) -> bool {
+        let d = &self.index.digests[i];
+        let r = self.index.chunk_range(i);
+        if r.end - r.start == self.index.chunk_size {
+            *d == self.zero[0]
+        } else {
+            *d == self.zero[1]
+        }
+    }
+
+    /// Loads and checks chunk `i`, without the cache.
+    pub fn load(&self, i: usize) -> Result<Vec<u8>> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+        self.chunks
+            .load(&self.index.digests[i], len, &self.index.file, i as u64)
+    }
+
+    /// [`FixedImage::load`] into a buffer aligned for direct I/O.
+    pub fn load_aligned(&self, i: usize) -> Result<AlignedChunk> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+        self.chunks
+            .load_aligned(&self.index.digests[i], len, &self.index.file, i as u64)
+    }
+
+    /// Chunk `i` from the first of its `.bad` copies that passes every check, and that copy.
+    pub fn load_bad_copy(&self, i: usize) -> Option<(AlignedChunk, PathBuf)> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).ok()?;
+        let digest = &self.index.digests[i];
+        for path in self.chunks.store.bad_chunk_copies(digest) {
+            let Ok(bytes) =
+                crate::store::read_bounded(&path, crate::format::MAX_BLOB_FILE, "chunk file size")
+            else {
+                continue;
+            };
+            let mut out = AlignedChunk::new(chunk_len(len, &self.index.file, i as u64).ok()?);
+            if self
+                .chunks
+                .decode_into(&bytes, digest, out.as_mut_slice(), &path)
+                .is_ok()
+            {
+                return Some((out, path));
+            }
+        }
+        None
+    }
+
+    /// Chunk `i`, decoded, from the cache when it is there.
+    pub fn chunk(&self, i: usize) -> Result<Arc<Vec<u8>>> {
+        self.cache.get(i, || self.load(i))
+    }
+}
+
+impl diskview::ReadAt for FixedImage {
+    fn size(&self) -> u64 {
+        self.index.size
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        diskview::check_range(self.index.size, offset, buf.len())?;
+        let cs = self.index.chunk_size;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let i = usize::try_from(at / cs).map_err(std::io::Error::other)?;
+            let within = (at % cs) as usize;
+            let r = self.index.chunk_range(i);
+            let n = (buf.len() - done).min((r.end - at) as usize);
+            let dst = &mut buf[done..done + n];
+            if self.is_zero_chunk(i) {
+                dst.fill(0);
+            } else {
+                let c = self.chunk(i).map_err(io_invalid)?;
+                dst.copy_from_slice(&c[within..within + n]);
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn zero_ranges(&self, offset: u64, len: u64) -> std::io::Result<Vec<Range<u64>>> {
+        let end = offset.saturating_add(len).min(self.index.size);
+        let mut out: Vec<Range<u64>> = Vec::new();
+        if offset >= end {
+            return Ok(out);
+        }
+        let cs = self.index.chunk_size;
+        let first = usize::try_from(offset / cs).map_err(std::io::Error::other)?;
+        let last = usize::try_from((end - 1) / cs).map_err(std::io::Error::other)?;
+        for i in first..=last {
+            if !self.is_zero_chunk(i) {
+                continue;
+            }
+            let r = self.index.chunk_range(i);
+            let r = r.start.max(offset)..r.end.min(end);
+            match out.last_mut() {
+                Some(prev) if prev.end == r.start => prev.end = r.end,
+                _ => out.push(r),
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A dynamic index (`.pxar.didx`, `.mpxar.didx`, `.ppxar.didx`) read as a stream at random
+/// offsets, for the pxar reader; a few decoded chunks are cached.
+#[derive(Debug)]
+pub struct DynamicStream {
+    chunks: Chunks,
+    index: DynamicIndex,
+    cache: ChunkCache,
+}
+
+impl DynamicStream {
+    /// The stream of `index`, its chunks read from `chunks`.
+    pub fn new(chunks: Chunks, index: DynamicIndex) -> DynamicStream {
+        DynamicStream {
+            chunks,
+            index,
+            cache: ChunkCache::default(),
+        }
+    }
+
+    /// The index.
+    pub fn index(&self) -> &DynamicIndex {
+        &self.index
+    }
+
+    /// Chunk `i`, decoded and checked, from the cache when it is there.
+    pub fn chunk(&self, i: usize) -> Result<Arc<Vec<u8>>> {
+        self.cache.get(i, || {
+            let r = self.index.chunk_range(i);
+            let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+            self.chunks
+                .load(&self.index.entries[i].1, len, &self.index.file, i as u64)
+        })
+    }
+}
+
+impl diskview::ReadAt for DynamicStream {
+    fn size(&self) -> u64 {
+        self.index.size()
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        diskview::check_range(self.index.size(), offset, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let Some(i) = self.index.find(at) else {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            };
+            let r = self.index.chunk_range(i);
+            let within = (at - r.start) as usize;
+            let n = (buf.len() - done).min((r.end - at) as usize);
+            let c = self.chunk(i).map_err(io_invalid)?;
+            buf[done..done + n].copy_from_slice(&c[within..within + n]);
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// How [`restore_fixed`] runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreOptions {
+    /// Decoding threads; 0 = one per core.
+    pub threads: usize,
+    /// Write zeros where a chunk is missing or damaged, and report it, instead of failing.
+    pub zero_fill: bool,
+    /// Where a chunk is missing or damaged, try the copies a PBS verify job renamed as corrupt
+    /// (`<digest>.<n>.bad`): one that now decodes to the right digest is used and reported.
+    pub bad_copies: bool,
+}
+
+/// A range of the image that was zero-filled because its chunk could not be used.
+#[derive(Debug)]
+pub struct Damaged {
+    /// The image bytes.
+    pub range: Range<u64>,
+    /// Why.
+    pub error: Error,
+}
+
+/// What a restore did.
+#[derive(Debug, Default)]
+pub struct RestoreReport {
+    /// Bytes of chunk data written.
+    pub data_bytes: u64,
+    /// Bytes of known-zero chunks (holes in a sparse file).
+    pub zero_bytes: u64,
+    /// Chunks zero-filled with [`RestoreOptions::zero_fill`].
+    pub damaged: Vec<Damaged>,
+    /// Chunks taken from a `.bad` copy with [`RestoreOptions::bad_copies`]: the image range and
+    /// the copy used.
+    pub from_bad_copies: Vec<(Range<u64>, PathBuf)>,
+}
+
+/// The index file of an image, for messages.
+impl FixedImage {
+    /// The path of the `.fidx` file.
+    pub fn file(&self) -> &PathBuf {
+        &self.index.file
+    }
+}
+
+enum Decoded {
+    Zero,
+    /// Decoded data, and the `.bad` copy it came from.
+    Data(AlignedChunk, Option<PathBuf>),
+    Failed(Error),
+}
+
+/// Reads every chunk of `image` in parallel (CRC, decryption, decompression, digest) and writes
+/// the image into `out` in order: data with `write`, known-zero chunks with `zero`. Without
+/// `out`, it only reads and checks. Memory is bounded by a window of decoded chunks.
+pub fn restore_fixed(
+    image: &FixedImage,
+    mut out: Option<&mut sink::DiskWriter>,
+    progress: &mut dyn sink::Progress,
+    opts: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let n = image.index.count();
+    let threads = match opts.threads {
+        0 => std::thread::available_parallelism().map_or(2, |p| p.get()),
+        t => t,
+    }
+    .min(n.max(1));
+    let window = threads * 2 + 2;
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let written = Mutex::new(0usize);
+    let advanced = Condvar::new();
+    let mut report = RestoreReport::default();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Decoded)>();
+        for t in 0..threads {
+            let tx = tx.clone();
+            let (next, stop, written, advanced) = (&next, &stop, &written, &advanced);
+            let spawned = std::thread::Builder::new()
+                .name(format!("pbs-decode-{t}"))
+                .spawn_scoped(s, move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        {
+                            let mut w = written.lock().unwrap_or_else(|p| p.into_inner());
+                            while i >= *w + window && !stop.load(Ordering::Relaxed) {
+                                w = advanced.wait(w).unwrap_or_else(|p| p.into_inner());
+                            }
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let d = if image.is_zero_chunk(i) {
+                            Decoded::Zero
+                        } else {
+                            match image.load_aligned(i) {
+                                Ok(v) => Decoded::Data(v, None),
+                                Err(e) => {
+                                    match opts.bad_copies.then(|| image.load_bad_copy(i)).flatten()
+                                    {
+                                        Some((v, path)) => Decoded::Data(v, Some(path)),
+                                        None => Decoded::Failed(e),
+                                    }
+                                }
+                            }
+                        };
+                        if tx.send((i, d)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            if spawned.is_err() && t == 0 {
+                // No thread at all: the loop below would wait forever.
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        drop(tx);
+        let mut pending: BTreeMap<usize, Decoded> = BTreeMap::new();
+        let mut at = 0usize;
+        let mut write = |i: usize, d: Decoded, report: &mut RestoreReport| -> Result<()> {
+            let r = image.index.chunk_range(i);
+            let len = r.end - r.start;
+            match d {
+                Decoded::Data(v, from_bad) => {
+                    if let Some(w) = out.as_deref_mut() {
+                        w.write(r.start, v.as_slice())?;
+                    }
+                    report.data_bytes += len;
+                    if let Some(path) = from_bad {
+                        report.from_bad_copies.push((r.clone(), path));
+                    }
+                }
+                Decoded::Zero => {
+                    if let Some(w) = out.as_deref_mut() {
+                        w.zero(r.start, len)?;
+                    }
+                    report.zero_bytes += len;
+                }
+                Decoded::Failed(e) if opts.zero_fill => {
+                    if let Some(w) = out.as_deref_mut() {
+                        w.zero(r.start, len)?;
+                    }
+                    report.damaged.push(Damaged {
+                        range: r.clone(),
+                        error: e,
+                    });
+                }
+                Decoded::Failed(e) => return Err(e),
+            }
+            progress.read(r.end);
+            progress.wrote(len);
+            Ok(())
+        };
+        let mut result = Ok(());
+        for (i, d) in rx.iter() {
+            pending.insert(i, d);
+            while let Some(d) = pending.remove(&at) {
+                if let Err(e) = write(at, d, &mut report) {
+                    result = Err(e);
+                    break;
+                }
+                at += 1;
+            }
+            if result.is_err() {
+                break;
+            }
+            *written.lock().unwrap_or_else(|p| p.into_inner()) = at;
+            advanced.notify_all();
+        }
+        if result.is_ok() && at < n {
+            result = Err(Error::Io {
+                op: "decode chunks for",
+                file: image.index.file.clone(),
+                source: std::io::Error::other("no decoding thread could be started"),
+            });
+        }
+        {
+            // Under the lock, so that no thread can miss the wake-up between its check and wait.
+            let _w = written.lock().unwrap_or_else(|p| p.into_inner());
+            stop.store(true, Ordering::Relaxed);
+        }
+        advanced.notify_all();
+        drop(rx);
+        result
+    })?;
+    Ok(report)
+}
