@@ -74,7 +74,11 @@ fn apt_install(packages: &[&str]) -> Result<()> {
 }
 
 /// Python modules used as independent oracles, with their PyPI names.
-pub const PYTHON: &[(&str, &str)] = &[("dissect.archive", "dissect.archive")];
+pub const PYTHON: &[(&str, &str)] = &[
+    ("dissect.archive", "dissect.archive"),
+    // The independent PBS reader/writer of crates/pbs/tests/oracle (AES-256-GCM).
+    ("cryptography", "cryptography"),
+];
 
 /// True when running as root.
 pub fn is_root() -> bool {

@@ -28,7 +28,7 @@ pub enum Checked {
 pub fn check_into(
     archive: &mut Archive,
     sink: &mut dyn Write,
-    progress: &mut dyn vma::Progress,
+    progress: &mut dyn sink::Progress,
 ) -> Result<Checked> {
     let name = archive.name().to_owned();
     let content = match archive.content() {

@@ -22,11 +22,12 @@
 //!   reference grows the header per batch of blobs (`docs/formats/vma.md` §14b).
 //! - [`extract::extract_to_dir`] writes configs and sparse raw disk images named like `vma extract` does;
 //!   [`extract::extract`] also sends disks to other files, to block devices (zero blocks written as zeros)
-//!   or nowhere, in the same single pass.
-//! - [`DiskDigest`] is a digest of a disk's contents that does not depend on cluster order: computed
-//!   while writing, and again by re-reading the target, it proves a restore landed intact.
-//! - [`Progress`] receives progress reports; [`Error`] says what went wrong and at which byte offset, and
-//!   [`Error::hint`] suggests what to do.
+//!   or nowhere, in the same single pass. Only what is VMA lives here (which device goes where, the
+//!   names, extents turned into writes); the writing, publishing and digests are the `sink` crate's,
+//!   shared with every other source.
+//! - [`DiskDigest`] and [`Progress`] are `sink`'s, re-exported: the order-independent digest of a
+//!   disk computed while writing, and progress in bytes.
+//! - [`Error`] says what went wrong and at which byte offset, and [`Error::hint`] suggests what to do.
 //!
 //! The [`format`] module holds the layout: sizes, limits, magic numbers and field offsets.
 //!
