@@ -13,7 +13,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 
-use crate::util::{expected_files, pverescue, run, sh, sha256_file, tempdir, testdata};
+use crate::util::{
+    expected_files, pverescue, run, run_cmd, run_ok_in, sh, sha256_file, tempdir, testdata,
+};
 
 const ARCHIVE: &str = "vma/vzdump-qemu-200-2026_01_01-00_00_00.vma";
 /// Enough of an uncompressed 4 MiB archive for its header and some data, not all of it.
@@ -32,22 +34,16 @@ fn big_archive(dir: &Path) -> (PathBuf, String) {
         "head -c 4194304 /dev/urandom > disk.raw && echo 'cores: 1' > qemu-server.conf && \
          sha256sum disk.raw | cut -d' ' -f1 > disk.sha",
     );
-    let out = pverescue()
-        .args([
+    run_ok_in(
+        dir,
+        &[
             "create",
             "big.vma",
             "-c",
             "qemu-server.conf",
             "-d",
             "drive-scsi0=disk.raw",
-        ])
-        .current_dir(dir)
-        .output()
-        .expect("create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
     let sha = std::fs::read_to_string(dir.join("disk.sha")).unwrap();
     (dir.join("big.vma"), sha.trim().to_owned())
@@ -290,16 +286,8 @@ fn archive_with_configs(dir: &Path, configs: &[&str]) -> PathBuf {
         args.extend(["-c".into(), format!("in/{c}")]);
     }
     args.extend(["-d".into(), "drive-scsi0=in/disk.raw".into()]);
-    let out = pverescue()
-        .args(&args)
-        .current_dir(dir)
-        .output()
-        .expect("create");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_ok_in(dir, &args);
     dir.join("a.vma")
 }
 
@@ -350,16 +338,7 @@ fn verify_with_hook(hook: Option<&str>) -> (crate::util::Run, PathBuf, tempfile:
     if let Some(h) = hook {
         cmd.env("PVERESCUE_TEST_BEFORE_VERIFY", h);
     }
-    let out = cmd.output().expect("run");
-    (
-        crate::util::Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        target,
-        tmp,
-    )
+    (run_cmd(&mut cmd), target, tmp)
 }
 
 #[test]

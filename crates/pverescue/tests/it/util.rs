@@ -35,12 +35,24 @@ pub struct Run {
 
 /// Runs `pverescue ARGS`.
 pub fn run(args: &[&str]) -> Run {
-    let out = pverescue().args(args).output().expect("run pverescue");
+    run_cmd(pverescue().args(args))
+}
+
+/// Runs a prepared command (extra environment, working directory) to its end.
+pub fn run_cmd(cmd: &mut Command) -> Run {
+    let out = cmd.output().expect("run pverescue");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Runs `pverescue ARGS` in `dir`; it must succeed.
+pub fn run_ok_in(dir: &Path, args: &[&str]) -> Run {
+    let r = run_cmd(pverescue().args(args).current_dir(dir));
+    assert_eq!(r.code, 0, "pverescue {args:?}: {}", r.stderr);
+    r
 }
 
 /// sha256 of a file, hex.
