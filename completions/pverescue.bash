@@ -254,7 +254,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__extract)
-            opts="-d -q -h -V --drives --map --yes --verify --force --write-zeroes --base --source-window --json --quiet --progress --help --version"
+            opts="-d -q -h -V --drives --map --yes --verify --force --write-zeroes --keyfile --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -269,6 +269,10 @@ _pverescue() {
                     return 0
                     ;;
                 --map)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

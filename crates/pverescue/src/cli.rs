@@ -191,6 +191,10 @@ pub struct ExtractArgs {
     /// Write zero blocks explicitly instead of leaving holes (for targets that need it).
     #[arg(long)]
     pub write_zeroes: bool,
+    /// A PBS encryption key file (repeatable; the snapshot's manifest says which key it needs);
+    /// a password is read from PBS_ENCRYPTION_PASSWORD.
+    #[arg(long = "keyfile", value_name = "FILE")]
+    pub keyfiles: Vec<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
 }

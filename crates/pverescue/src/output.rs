@@ -216,6 +216,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(l) = e.downcast_ref::<loopmount::Error>() {
         return l.hint();
     }
+    if let Some(p) = e.downcast_ref::<pbs::Error>() {
+        return p.hint();
+    }
     None
 }
 

@@ -15,6 +15,15 @@ pub fn detect(path: &Path) -> Result<backupset::Detected> {
     Ok(backupset::detect(path)?)
 }
 
+/// The Proxmox Backup Server datastore `path` belongs to and what it is there (store,
+/// namespace, group, snapshot), or `None` when it is no such directory.
+pub fn pbs(path: &Path) -> Option<(pbs::Datastore, pbs::Located)> {
+    if !path.is_dir() {
+        return None;
+    }
+    pbs::locate(path).ok()
+}
+
 /// An opened archive: a full, or a differential read as the full it stands for. The VMA reader
 /// borrows it so that its warnings and counters stay reachable after the archive has been read.
 /// (Not called a source: in `vcdiff`, the source is a delta's base.)

@@ -49,6 +49,9 @@ struct JsonDisk {
 
 /// Runs `pverescue extract`.
 pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
+    if let Some((store, at)) = crate::source::pbs(&a.archive) {
+        return super::pbs::extract(g, a, &store, &at);
+    }
     let started = Instant::now();
     let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();

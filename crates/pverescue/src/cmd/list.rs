@@ -115,6 +115,9 @@ pub fn write_plain(out: &mut impl Write, h: &vma::Header) -> std::io::Result<()>
 
 /// Runs `pverescue list`.
 pub fn run(g: &Global, a: &ListArgs) -> Result<Outcome> {
+    if let Some((store, at)) = crate::source::pbs(&a.archive) {
+        return super::pbs::list(g, &store, &at);
+    }
     let mut source = Input::open(&a.archive, &a.diff)?;
     let format = source.archive.compression();
     let name = source.name().to_owned();

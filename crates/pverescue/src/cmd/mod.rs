@@ -11,5 +11,6 @@ pub mod merge;
 pub mod mount;
 pub mod partitions;
 pub mod patch;
+pub mod pbs;
 pub mod umount;
 pub mod verify;

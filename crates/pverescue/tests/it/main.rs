@@ -18,6 +18,8 @@
 //! - `drill`: a backup directory made with real tools (create, zstd, gzip, lzop, xdelta3), one
 //!   corrupted archive and one orphan differential: verdicts and reasons, nothing left behind,
 //!   also after Ctrl-C in the middle of a check.
+//! - `pbs`: `list` and `extract` of the sample PBS datastore in `../shared/fixtures/pbs` against
+//!   the sha256 its README gives (plain, deduplicated, encrypted with a key file).
 //! - `patch`: VCDIFF and rdiff deltas from xdelta3 and rdiff, alone and chained.
 //! - `partitions`: `pverescue partitions` against sfdisk, sgdisk and lvm2 reports of images
 //!   those tools made; human and JSON snapshots.
@@ -43,5 +45,6 @@ mod hostile;
 mod mounting;
 mod partitions;
 mod patch;
+mod pbs;
 mod real;
 mod util;

@@ -1,0 +1,154 @@
+//! `list` and `extract` of a Proxmox Backup Server datastore copy: the sample store of
+//! `../shared/fixtures/pbs` (written by a writer checked byte for byte against PBS 3.2.4's own
+//! code), whose README gives the sha256 of every decoded image and config: the expected values
+//! here come from that README, never from our reader.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::util::{pverescue, run, run_cmd, sha256_file, tempdir};
+
+fn fixture() -> PathBuf {
+    crate::util::root().join("../shared/fixtures/pbs")
+}
+
+/// The README's "Expected decoded streams": archive path (relative to the store) → sha256.
+fn expected() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(fixture().join("README.md")).expect("fixture README");
+    text.lines()
+        .skip_while(|l| !l.starts_with("## Expected decoded streams"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 3 && f[0].len() == 64).then(|| (f[2].to_owned(), f[0].to_owned()))
+        })
+        .collect()
+}
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn list_shows_every_snapshot_of_the_store_and_the_archives_of_one() {
+    let store = fixture().join("datastore");
+    let r = run(&["list", s(&store)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: Vec<&str> = r
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "vm/800/2026-12-01T21:00:00Z",
+            "vm/800/2026-12-02T21:00:00Z",
+            "offsite/vm/801/2026-12-03T03:00:00Z"
+        ]
+    );
+    assert!(
+        r.stdout.lines().nth(2).unwrap_or("").contains("encrypted"),
+        "{}",
+        r.stdout
+    );
+    let r = run(&[
+        "--json",
+        "list",
+        s(&store.join("vm/800/2026-12-01T21:00:00Z")),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let archives: Vec<&str> = v[0]["archives"]
+        .as_array()
+        .expect("archives")
+        .iter()
+        .map(|a| a["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        archives,
+        [
+            "qemu-server.conf.blob",
+            "drive-scsi0.img.fidx",
+            "drive-efidisk0.img.fidx"
+        ]
+    );
+}
+
+#[test]
+fn extract_a_group_restores_its_newest_snapshot_as_pbs_wrote_it() {
+    let want = expected();
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    let store = fixture().join("datastore");
+    let r = run(&["extract", s(&store.join("vm/800")), s(&out), "--verify"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("2026-12-02T21:00:00Z"),
+        "says which: {}",
+        r.stderr
+    );
+    for (file, archive) in [
+        (
+            "drive-scsi0.img",
+            "vm/800/2026-12-02T21:00:00Z/drive-scsi0.img.fidx",
+        ),
+        (
+            "drive-efidisk0.img",
+            "vm/800/2026-12-02T21:00:00Z/drive-efidisk0.img.fidx",
+        ),
+    ] {
+        assert_eq!(sha256_file(&out.join(file)), want[archive], "{file}");
+    }
+    let conf = want
+        .iter()
+        .find(|(k, _)| k.starts_with("qemu-server.conf.blob"))
+        .expect("conf line")
+        .1;
+    assert_eq!(&sha256_file(&out.join("qemu-server.conf")), conf);
+    // The 4 MiB zero chunk stays a hole.
+    assert!(crate::util::allocated(&out.join("drive-scsi0.img")) <= 12_845_056 - (4 << 20));
+}
+
+#[test]
+fn an_encrypted_snapshot_needs_its_key_before_anything_is_written() {
+    let want = expected();
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
+    let r = run(&["extract", s(&snap), s(&out)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ae:d3:71:f7"),
+        "names the key: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("hint:"), "{}", r.stderr);
+    assert!(!out.exists(), "nothing written without the key");
+    let key = fixture().join("sample-key.json");
+    let r = run_cmd(
+        pverescue()
+            .args(["--json", "extract", s(&snap), s(&out), "--keyfile"])
+            .arg(&key),
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sha256_file(&out.join("drive-scsi0.img")),
+        want["ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx"]
+    );
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["snapshot"], "offsite/vm/801/2026-12-03T03:00:00Z");
+}
+
+#[test]
+fn a_whole_store_is_not_extracted_by_accident() {
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    let r = run(&["extract", s(&fixture().join("datastore")), s(&out)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("give a snapshot or a group"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists());
+}
