@@ -71,8 +71,8 @@ use std::path::PathBuf;
 pub use cleanup::{Interrupted, install_signal_cleanup};
 pub use plan::{Plan, Point, VmPlan, plan};
 pub use report::{
-    CheckReport, DiskReport, FsReport, MountState, PartitionReport, Report, SCHEMA_VERSION,
-    VmReport,
+    CheckReport, DiskReport, Fallback, FsReport, MountState, PartitionReport, Report,
+    SCHEMA_VERSION, VmReport,
 };
 pub use run::{Options, Progress, run};
 

@@ -26,6 +26,9 @@ pub struct VmPlan {
     pub problem: Option<String>,
     /// Backups of this VM newer than the chosen point that cannot be restored, with the reason.
     pub notes: Vec<String>,
+    /// The restorable points older than the chosen one, newest first: where the drill falls
+    /// back when the chosen point turns out to be damaged.
+    pub older: Vec<Point>,
 }
 
 /// A restorable point: a full, or a full and one of its differentials.
@@ -155,13 +158,13 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan> {
         cands.sort_by(|a, b| a.0.cmp(&b.0));
         let mut notes = Vec::new();
         let mut point = None;
+        let mut older = Vec::new();
         for (_, c) in cands.into_iter().rev() {
             match c {
-                Ok(p) => {
-                    point = Some(p);
-                    break;
-                }
-                Err(why) => notes.push(why),
+                Ok(p) if point.is_none() => point = Some(p),
+                Ok(p) => older.push(p),
+                Err(why) if point.is_none() => notes.push(why),
+                Err(_) => {}
             }
         }
         let problem = match point {
@@ -176,6 +179,7 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan> {
             point,
             problem,
             notes,
+            older,
         });
     }
     for s in strangers {
@@ -187,6 +191,7 @@ pub fn plan(paths: &[PathBuf]) -> Result<Plan> {
                 s.display()
             )),
             notes: Vec::new(),
+            older: Vec::new(),
         });
     }
     Ok(Plan { vms })

@@ -58,6 +58,23 @@ pub struct VmReport {
     pub checks: Vec<CheckReport>,
     /// Things to read that did not fail the VM (newer orphan differentials, warnings).
     pub notes: Vec<String>,
+    /// When the chosen (newest) point failed and an older restorable point exists: how the next
+    /// older point fared. The VM still fails (its newest backup is damaged); this says what a
+    /// restore could fall back to.
+    pub fallback: Option<Fallback>,
+}
+
+/// The drill of the next older point after the newest one failed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Fallback {
+    /// The archives of that point.
+    pub archives: Vec<PathBuf>,
+    /// Its time, as in the file name.
+    pub time: String,
+    /// True when it verified, restored, re-read identically and passed its checks.
+    pub passed: bool,
+    /// Why it failed (absent when it passed).
+    pub reason: Option<String>,
 }
 
 /// One restored disk.

@@ -13,8 +13,8 @@ use vma::extract::{ExtractOptions, Outputs, Target};
 use crate::cleanup;
 use crate::plan::{Plan, VmPlan};
 use crate::report::{
-    CheckReport, DiskReport, FsReport, MountState, PartitionReport, Report, SCHEMA_VERSION,
-    VmReport,
+    CheckReport, DiskReport, Fallback, FsReport, MountState, PartitionReport, Report,
+    SCHEMA_VERSION, VmReport,
 };
 use crate::{Error, Result};
 
@@ -112,11 +112,37 @@ fn drill_vm(vm: &VmPlan, opts: &Options, root: &Path) -> VmReport {
         (None, Some(problem)) => Err(problem.clone()),
         (None, None) => Err("nothing to restore".into()),
     };
-    r.seconds = started.elapsed().as_secs_f64();
     match result {
         Ok(()) => r.passed = true,
-        Err(reason) => r.reason = Some(reason),
+        Err(reason) => {
+            // The newest point is damaged: drill the next older one, so the report says what a
+            // restore can fall back to (the VM still fails).
+            let mut reason = reason;
+            if let Some(older) = vm.older.first() {
+                let mut scratch = VmReport::default();
+                let dir = root.join(format!("vm-{}-older", sanitize(&vm.vmid)));
+                let res = restore_and_check(older.file(), &dir, opts, &mut scratch);
+                if !opts.keep {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+                reason.push_str(&match &res {
+                    Ok(()) => format!(
+                        "; the next older point ({}) restores and passes",
+                        older.time
+                    ),
+                    Err(why) => format!("; the next older point ({}) fails too: {why}", older.time),
+                });
+                r.fallback = Some(Fallback {
+                    archives: older.archives(),
+                    time: older.time.clone(),
+                    passed: res.is_ok(),
+                    reason: res.err(),
+                });
+            }
+            r.reason = Some(reason);
+        }
     }
+    r.seconds = started.elapsed().as_secs_f64();
     r
 }
 

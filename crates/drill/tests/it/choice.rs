@@ -1,7 +1,7 @@
 //! Which point the drill restores (issue 12, item 2): a newer full beside an older full and its
 //! differential, a newest differential whose full is gone (fall back to the newest point that
-//! has its full), only an orphan, and a newest differential that is corrupt (no silent fall
-//! back: the VM fails on it).
+//! has its full), only an orphan, and a newest differential that is corrupt (the VM fails on
+//! it, and the drill falls back to the next older point to say whether that one restores).
 //!
 //! Every state of the disk is a 1 MiB image of its own pattern; fulls are VMAs of it compressed
 //! by the real zstd, differentials are made by the real xdelta3 from the full's VMA, as vzdump
@@ -130,9 +130,10 @@ fn issue12_item2_drill_restores_the_newest_restorable_point() {
     );
 
     // VM 403: full A + differential to B (Jan 2) + a newer differential to C (Jan 3) whose
-    // stream is corrupt: the newest point is chosen and fails; an older point does not hide it.
+    // stream is corrupt: the newest point is chosen and fails (an older point does not hide
+    // it), and the drill falls back to B to say that it restores.
     let f403 = full(&dump, &a, 403, "2026_01_01-00_00_00");
-    differential(
+    let d403 = differential(
         &dump,
         "vzdump-qemu-403-2026_01_01-00_00_00.vma.zst",
         &a,
@@ -212,10 +213,23 @@ fn issue12_item2_drill_restores_the_newest_restorable_point() {
     assert_eq!(v403["archives"], paths(&[&f403, &bad403]), "{v403:#}");
     assert_eq!(v403["time"], "2026_01_03-00_00_00");
     assert_eq!(v403["passed"], false, "{v403:#}");
+    let why = v403["reason"].as_str().unwrap();
+    assert!(why.contains("zstd"), "{v403:#}");
     assert!(
-        v403["reason"].as_str().unwrap().contains("zstd"),
+        why.contains("the next older point (2026_01_02-00_00_00) restores and passes"),
         "{v403:#}"
     );
+    let fb = &v403["fallback"];
+    assert_eq!(fb["passed"], true, "{v403:#}");
+    assert_eq!(fb["time"], "2026_01_02-00_00_00");
+    assert_eq!(fb["archives"], paths(&[&f403, &d403]), "{v403:#}");
+    assert_eq!(
+        sha256sum(&restored_disk(&scratch, "403-older")),
+        sha256sum(&b.image),
+        "VM 403 fell back to state B"
+    );
+    // A VM whose newest point passes has no fallback.
+    assert!(vm("401")["fallback"].is_null());
 
     assert_eq!(json["passed"], false);
 }
