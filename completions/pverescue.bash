@@ -144,7 +144,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__config)
-            opts="-c -q -h -V --config --base --source-window --json --quiet --progress --help --version"
+            opts="-c -q -h -V --config --base --source-window --keyfile --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -163,6 +163,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -696,7 +700,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__verify)
-            opts="-q -h -V --base --source-window --json --quiet --progress --help --version"
+            opts="-q -h -V --base --source-window --keyfile --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -707,6 +711,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -58,6 +58,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand list" -s V -l versio
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -s c -l config -d 'Name of the config to print' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
 json\t''
 none\t''"
@@ -67,6 +68,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand config" -s h -l help
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -s V -l version -d 'Print version'
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
 json\t''
 none\t''"

@@ -119,6 +119,8 @@ pub struct ConfigArgs {
     pub name: String,
     #[command(flatten)]
     pub diff: DiffOptions,
+    #[command(flatten)]
+    pub keys: PbsKeys,
 }
 
 /// Check archives completely: structure, checksums, and that every cluster of every disk is present.
@@ -138,6 +140,17 @@ pub struct VerifyArgs {
     pub archives: Vec<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
+    #[command(flatten)]
+    pub keys: PbsKeys,
+}
+
+/// Keys for encrypted Proxmox Backup Server snapshots.
+#[derive(Debug, Args)]
+pub struct PbsKeys {
+    /// A PBS encryption key file (repeatable; the snapshot's manifest says which key it needs);
+    /// a password is read from PBS_ENCRYPTION_PASSWORD.
+    #[arg(long = "keyfile", value_name = "FILE")]
+    pub keyfiles: Vec<PathBuf>,
 }
 
 /// Restore the disks and configs of a VMA archive into a new directory, or disks onto devices.
@@ -191,10 +204,8 @@ pub struct ExtractArgs {
     /// Write zero blocks explicitly instead of leaving holes (for targets that need it).
     #[arg(long)]
     pub write_zeroes: bool,
-    /// A PBS encryption key file (repeatable; the snapshot's manifest says which key it needs);
-    /// a password is read from PBS_ENCRYPTION_PASSWORD.
-    #[arg(long = "keyfile", value_name = "FILE")]
-    pub keyfiles: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keys: PbsKeys,
     #[command(flatten)]
     pub diff: DiffOptions,
 }

@@ -25,6 +25,9 @@ struct Json<'a> {
 
 /// Runs `pverescue config`. Reading stops after the header: the configs are all in it.
 pub fn run(g: &Global, a: &ConfigArgs) -> Result<Outcome> {
+    if let Some((store, at)) = crate::source::pbs(&a.archive) {
+        return super::pbs::config(g, a, &store, &at);
+    }
     let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();
     let reader = source.vma()?;

@@ -15,7 +15,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::{ExtractArgs, Global};
+use crate::cli::{ConfigArgs, ExtractArgs, Global};
 use crate::output;
 use crate::progress::Bar;
 
@@ -74,16 +74,7 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
 
 /// `pverescue list` of a datastore, namespace, group or snapshot.
 pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Outcome> {
-    let snapshots: Vec<pbs::Snapshot> = match at {
-        pbs::Located::Store => store.all_snapshots()?,
-        pbs::Located::Namespace(ns) => store
-            .all_snapshots()?
-            .into_iter()
-            .filter(|s| s.ns.0.starts_with(&ns.0))
-            .collect(),
-        pbs::Located::Group(group) => store.snapshots(group)?,
-        pbs::Located::Snapshot(s) => vec![s.clone()],
-    };
+    let snapshots = snapshots_of(store, at)?;
     let lines: Vec<SnapshotLine> = snapshots.iter().map(snapshot_line).collect();
     if g.json {
         output::print_json(&lines)?;
@@ -183,15 +174,15 @@ struct SkippedJson {
     reason: String,
 }
 
-/// `pverescue extract SNAPSHOT|GROUP OUT`.
-pub fn extract(
+/// The snapshot a path means: itself, or a group's newest finished snapshot (said on stderr);
+/// a store or namespace holds many and is refused.
+fn one_snapshot(
     g: &Global,
-    a: &ExtractArgs,
+    path: &Path,
     store: &pbs::Datastore,
     at: &pbs::Located,
-) -> Result<Outcome> {
-    let started = Instant::now();
-    let snapshot = match at {
+) -> Result<pbs::Snapshot> {
+    Ok(match at {
         pbs::Located::Snapshot(s) => s.clone(),
         pbs::Located::Group(group) => {
             let s = store.newest_finished(group)?.with_context(|| {
@@ -202,7 +193,7 @@ pub fn extract(
             })?;
             if !g.quiet && !g.json {
                 eprintln!(
-                    "pverescue: restoring the newest finished snapshot of the group: {}",
+                    "pverescue: using the newest finished snapshot of the group: {}",
                     s.name()
                 );
             }
@@ -211,17 +202,242 @@ pub fn extract(
         pbs::Located::Store | pbs::Located::Namespace(_) => bail!(
             "{}: a datastore or namespace holds many backups: give a snapshot or a group \
              directory (`pverescue list {}` shows them)",
-            a.archive.display(),
-            a.archive.display()
+            path.display(),
+            path.display()
         ),
+    })
+}
+
+/// The snapshots a path covers: all of a store or namespace, a group's, or one.
+fn snapshots_of(store: &pbs::Datastore, at: &pbs::Located) -> Result<Vec<pbs::Snapshot>> {
+    Ok(match at {
+        pbs::Located::Store => store.all_snapshots()?,
+        pbs::Located::Namespace(ns) => store
+            .all_snapshots()?
+            .into_iter()
+            .filter(|s| s.ns.0.starts_with(&ns.0))
+            .collect(),
+        pbs::Located::Group(group) => store.snapshots(group)?,
+        pbs::Located::Snapshot(s) => vec![s.clone()],
+    })
+}
+
+/// `pverescue config SNAPSHOT|GROUP [-c NAME]`: a config blob's bytes.
+pub fn config(
+    g: &Global,
+    a: &ConfigArgs,
+    store: &pbs::Datastore,
+    at: &pbs::Located,
+) -> Result<Outcome> {
+    let snapshot = one_snapshot(g, &a.archive, store, at)?;
+    let keys = keyring(&a.keys.keyfiles)?;
+    let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
+    let want = if a.name.ends_with(".blob") {
+        a.name.clone()
+    } else {
+        format!("{}.blob", a.name)
     };
+    let blobs: Vec<&str> = reader
+        .manifest()
+        .files
+        .iter()
+        .map(|f| f.filename.as_str())
+        .filter(|f| f.ends_with(".blob"))
+        .collect();
+    if !blobs.contains(&want.as_str()) {
+        bail!(
+            "{}: no config named '{}' in the snapshot (it has: {})",
+            snapshot.name(),
+            a.name,
+            if blobs.is_empty() {
+                "none".to_owned()
+            } else {
+                blobs.join(", ")
+            }
+        );
+    }
+    let bytes = reader.blob(&want)?;
+    if g.json {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            snapshot: String,
+            name: &'a str,
+            size: usize,
+            text: Option<&'a str>,
+        }
+        output::print_json(&Json {
+            snapshot: snapshot.name(),
+            name: want.trim_end_matches(".blob"),
+            size: bytes.len(),
+            text: std::str::from_utf8(&bytes).ok(),
+        })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)?;
+        out.flush()?;
+    }
+    Ok(Outcome::Success)
+}
+
+#[derive(Debug, Serialize)]
+struct VerifyJson {
+    snapshots: Vec<VerdictJson>,
+    chunks: u64,
+    chunks_crc_only: u64,
+    bytes_read: u64,
+    bad_chunks: Vec<BadChunkJson>,
+    ok: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct VerdictJson {
+    snapshot: String,
+    ok: bool,
+    finished: bool,
+    crc_only: bool,
+    problems: Vec<String>,
+    bad_chunks: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct BadChunkJson {
+    digest: String,
+    path: String,
+    error: String,
+    needed_by: Vec<(String, String)>,
+}
+
+/// `pverescue verify STORE|NAMESPACE|GROUP|SNAPSHOT...`: every chunk read once however many
+/// snapshots share it; one line per snapshot, then every bad chunk with who needs it.
+pub fn verify(
+    g: &Global,
+    paths: &[(PathBuf, pbs::Datastore, pbs::Located)],
+    keyfiles: &[PathBuf],
+) -> Result<Outcome> {
+    let keys = keyring(keyfiles)?;
+    let mut report = pbs::VerifyReport::default();
+    for (path, store, at) in paths {
+        let snaps = snapshots_of(store, at)?;
+        if snaps.is_empty() {
+            bail!("{}: no snapshots found in this datastore", path.display());
+        }
+        let mut bar = Bar::new(g, &path.display().to_string());
+        let r = pbs::verify(store, &snaps, &keys, 0, &mut bar);
+        bar.finish();
+        report.snapshots.extend(r.snapshots);
+        report.chunks += r.chunks;
+        report.chunks_crc_only += r.chunks_crc_only;
+        report.bytes_read += r.bytes_read;
+        report.bad_chunks.extend(r.bad_chunks);
+    }
+    let crc_only = report.snapshots.iter().any(|v| v.crc_only);
+    if g.json {
+        output::print_json(&VerifyJson {
+            snapshots: report
+                .snapshots
+                .iter()
+                .map(|v| VerdictJson {
+                    snapshot: v.snapshot.name(),
+                    ok: v.ok(),
+                    finished: v.snapshot.finished,
+                    crc_only: v.crc_only,
+                    problems: v.problems.iter().map(ToString::to_string).collect(),
+                    bad_chunks: v.bad_chunks,
+                })
+                .collect(),
+            chunks: report.chunks,
+            chunks_crc_only: report.chunks_crc_only,
+            bytes_read: report.bytes_read,
+            bad_chunks: report
+                .bad_chunks
+                .iter()
+                .map(|b| BadChunkJson {
+                    digest: b.digest.clone(),
+                    path: b.path.display().to_string(),
+                    error: b.error.to_string(),
+                    needed_by: b.needed_by.clone(),
+                })
+                .collect(),
+            ok: report.ok(),
+        })?;
+    } else if !g.quiet || !report.ok() {
+        let mut out = std::io::stdout().lock();
+        for v in &report.snapshots {
+            let name = output::name(&v.snapshot.name()).into_owned();
+            if v.ok() {
+                let note = if v.crc_only {
+                    " (encrypted, no key given: chunks CRC-checked only)"
+                } else {
+                    ""
+                };
+                writeln!(out, "OK   {name}{note}")?;
+            } else {
+                let mut why: Vec<String> = v.problems.iter().map(ToString::to_string).collect();
+                if !v.snapshot.finished {
+                    why.push("unfinished (no manifest)".into());
+                }
+                if v.bad_chunks > 0 {
+                    why.push(format!("needs {} bad chunk(s)", v.bad_chunks));
+                }
+                writeln!(out, "FAIL {name}: {}", output::text(&why.join("; ")))?;
+            }
+        }
+        for b in &report.bad_chunks {
+            let users: Vec<String> = b
+                .needed_by
+                .iter()
+                .map(|(s, a)| format!("{s}/{a}"))
+                .collect();
+            writeln!(
+                out,
+                "BAD  chunk {} ({}): {}; needed by {}",
+                b.digest,
+                b.path.display(),
+                output::text(&b.error.to_string()),
+                output::text(&users.join(", "))
+            )?;
+        }
+        let failed = report.snapshots.iter().filter(|v| !v.ok()).count();
+        writeln!(
+            out,
+            "{} snapshot{}: {} ok, {failed} failed; {} chunks checked ({} only by CRC)",
+            report.snapshots.len(),
+            if report.snapshots.len() == 1 { "" } else { "s" },
+            report.snapshots.len() - failed,
+            report.chunks,
+            report.chunks_crc_only
+        )?;
+    }
+    Ok(if !report.ok() {
+        Outcome::Failed
+    } else if crc_only {
+        // Nothing wrong was found, but not everything could be checked.
+        eprintln!(
+            "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
+             with --keyfile to check their contents"
+        );
+        Outcome::Warnings
+    } else {
+        Outcome::Success
+    })
+}
+
+/// `pverescue extract SNAPSHOT|GROUP OUT`.
+pub fn extract(
+    g: &Global,
+    a: &ExtractArgs,
+    store: &pbs::Datastore,
+    at: &pbs::Located,
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let snapshot = one_snapshot(g, &a.archive, store, at)?;
     if !a.maps.is_empty() || a.drives.is_some() {
         bail!("--map and -d are not available for PBS snapshots yet: restore into OUT, then dd");
     }
     let Some(out) = &a.dir else {
         bail!("{}: give the directory to restore into", snapshot.name());
     };
-    let keys = keyring(&a.keyfiles)?;
+    let keys = keyring(&a.keys.keyfiles)?;
     // A missing or wrong key fails here, naming the fingerprint, before anything is written.
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
     cleanup::install().context("cannot install the signal handler")?;

@@ -71,6 +71,20 @@ struct Item {
 
 /// Runs `pverescue verify`.
 pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
+    let pbs: Vec<_> = a
+        .archives
+        .iter()
+        .filter_map(|p| crate::source::pbs(p).map(|(s, at)| (p.clone(), s, at)))
+        .collect();
+    if !pbs.is_empty() {
+        if pbs.len() != a.archives.len() {
+            anyhow::bail!(
+                "give Proxmox Backup Server datastores and vzdump archives in separate runs of \
+                 pverescue verify"
+            );
+        }
+        return super::pbs::verify(g, &pbs, &a.keys.keyfiles);
+    }
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     for path in &a.archives {

@@ -152,3 +152,113 @@ fn a_whole_store_is_not_extracted_by_accident() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn verify_reads_every_chunk_once_and_names_every_snapshot_a_bad_chunk_breaks() {
+    let tmp = tempdir();
+    let copy = tmp.path().join("datastore");
+    crate::util::sh(
+        tmp.path(),
+        &format!(
+            "cp -r '{}' datastore && chmod -R u+w datastore",
+            s(&fixture().join("datastore"))
+        ),
+    );
+    let r = run(&[
+        "verify",
+        s(&copy),
+        "--keyfile",
+        s(&fixture().join("sample-key.json")),
+    ]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.stdout.lines().filter(|l| l.starts_with("OK   ")).count(),
+        3,
+        "{}",
+        r.stdout
+    );
+    // Without the key: nothing wrong found, but not everything checked (exit 1).
+    let r = run(&["verify", s(&copy)]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("CRC-checked only"), "{}", r.stdout);
+
+    // The EFI disk's only chunk is shared by both snapshots of VM 800. Its digest is the first
+    // entry of the fixed index, right after the index's 4096-byte header (spec pbs.md).
+    let fidx = std::fs::read(copy.join("vm/800/2026-12-01T21:00:00Z/drive-efidisk0.img.fidx"))
+        .expect("fidx");
+    let digest: String = fidx[4096..4128]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let chunk = copy.join(".chunks").join(&digest[..4]).join(&digest);
+    let mut bytes = std::fs::read(&chunk).expect("chunk");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&chunk, &bytes).expect("write");
+    let r = run(&[
+        "--json",
+        "verify",
+        s(&copy),
+        "--keyfile",
+        s(&fixture().join("sample-key.json")),
+    ]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let bad = v["bad_chunks"].as_array().expect("bad chunks");
+    assert_eq!(bad.len(), 1, "{v:#}");
+    assert_eq!(bad[0]["digest"], digest);
+    let users: Vec<String> = bad[0]["needed_by"]
+        .as_array()
+        .expect("needed_by")
+        .iter()
+        .map(|u| {
+            format!(
+                "{}/{}",
+                u[0].as_str().unwrap_or(""),
+                u[1].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        users,
+        [
+            "vm/800/2026-12-01T21:00:00Z/drive-efidisk0.img.fidx",
+            "vm/800/2026-12-02T21:00:00Z/drive-efidisk0.img.fidx"
+        ]
+    );
+    let oks: Vec<bool> = v["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .iter()
+        .map(|s| s["ok"].as_bool().unwrap_or(true))
+        .collect();
+    assert_eq!(oks, [false, false, true], "{v:#}");
+}
+
+#[test]
+fn config_of_a_snapshot_prints_the_blob_as_pbs_stored_it() {
+    let want = expected();
+    let snap = fixture().join("datastore/vm/800/2026-12-01T21:00:00Z");
+    let out = pverescue()
+        .args(["config", s(&snap)])
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&out.stdout)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let conf = want
+        .iter()
+        .find(|(k, _)| k.starts_with("qemu-server.conf.blob"))
+        .expect("conf line")
+        .1;
+    assert_eq!(&sha, conf);
+}
