@@ -204,6 +204,10 @@ pub struct ExtractArgs {
     /// Write zero blocks explicitly instead of leaving holes (for targets that need it).
     #[arg(long)]
     pub write_zeroes: bool,
+    /// Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0;
+    /// repeatable).
+    #[arg(short = 'a', long = "archive", id = "select", value_name = "ARCHIVE")]
+    pub select: Vec<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
     #[command(flatten)]

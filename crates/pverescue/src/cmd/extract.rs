@@ -52,6 +52,12 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     if let Some((store, at)) = crate::source::pbs(&a.archive) {
         return super::pbs::extract(g, a, &store, &at);
     }
+    if !a.select.is_empty() {
+        anyhow::bail!(
+            "-a/--archive picks archives of a Proxmox Backup Server snapshot; for a VMA archive \
+             pick drives with -d"
+        );
+    }
     let started = Instant::now();
     let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();

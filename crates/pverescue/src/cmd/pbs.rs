@@ -440,12 +440,45 @@ pub fn extract(
     let keys = keyring(&a.keys.keyfiles)?;
     // A missing or wrong key fails here, naming the fingerprint, before anything is written.
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
+    let all: Vec<&str> = reader
+        .manifest()
+        .files
+        .iter()
+        .map(|f| f.filename.as_str())
+        .collect();
+    let short = |f: &str| -> String {
+        [
+            ".img.fidx",
+            ".conf.blob",
+            ".pxar.didx",
+            ".fidx",
+            ".didx",
+            ".blob",
+        ]
+        .iter()
+        .find_map(|suffix| f.strip_suffix(suffix))
+        .unwrap_or(f)
+        .to_owned()
+    };
+    for want in &a.select {
+        if !all.iter().any(|f| f == want || short(f) == *want) {
+            bail!(
+                "{}: no archive named '{want}' in the snapshot (it has: {})",
+                snapshot.name(),
+                all.join(", ")
+            );
+        }
+    }
+    let chosen = |f: &str| a.select.is_empty() || a.select.iter().any(|w| w == f || *w == short(f));
     cleanup::install().context("cannot install the signal handler")?;
     let created = sink::Created::new();
     let dir = sink::OutDir::create(out, a.force, &created)?;
     let (mut images, mut configs, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
     for (i, f) in reader.manifest().files.iter().enumerate() {
         let file = f.filename.as_str();
+        if !chosen(file) {
+            continue;
+        }
         if let Some(name) = file.strip_suffix(".fidx") {
             let image = reader.fixed_image(file)?;
             let disk = sink::Disk {

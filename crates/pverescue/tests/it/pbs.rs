@@ -262,3 +262,30 @@ fn config_of_a_snapshot_prints_the_blob_as_pbs_stored_it() {
         .1;
     assert_eq!(&sha, conf);
 }
+
+#[test]
+fn extract_picks_archives_with_a() {
+    let want = expected();
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    let snap = fixture().join("datastore/vm/800/2026-12-01T21:00:00Z");
+    let r = run(&["extract", s(&snap), s(&out), "-a", "drive-efidisk0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .expect("out")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["drive-efidisk0.img"]);
+    assert_eq!(
+        sha256_file(&out.join("drive-efidisk0.img")),
+        want["vm/800/2026-12-01T21:00:00Z/drive-efidisk0.img.fidx"]
+    );
+    let r = run(&["extract", s(&snap), s(&tmp.path().join("x")), "-a", "nope"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("drive-scsi0.img.fidx"),
+        "lists what there is: {}",
+        r.stderr
+    );
+    assert!(!tmp.path().join("x").exists());
+}
