@@ -59,8 +59,10 @@ impl NeedsYes {
 
 /// Checks every mapped target against its disk, prints what will be overwritten (stderr), refuses
 /// without `yes` when a device or an existing file would be overwritten, and opens the targets.
+///
+/// `disk` names the disk a `--map` name means (its full name and size), for any source.
 pub fn prepare(
-    header: &vma::Header,
+    disk: &dyn Fn(&str) -> Option<(String, u64)>,
     maps: &[MapArg],
     yes: bool,
     quiet: bool,
@@ -68,7 +70,7 @@ pub fn prepare(
     let mut checked = Vec::new();
     let mut needs_yes = Vec::new();
     for m in maps {
-        let Some(disk) = header.drive(&m.drive) else {
+        let Some((disk_name, disk_size)) = disk(&m.drive) else {
             // The extractor names the drives the archive has.
             checked.push((m.drive.clone(), None));
             continue;
@@ -78,14 +80,12 @@ pub fn prepare(
             continue;
         };
         let info = blockdev::inspect(path).with_context(|| format!("--map {}", m.drive))?;
-        info.check(disk.size)
-            .with_context(|| format!("cannot restore {} ({} bytes)", disk.name, disk.size))?;
+        info.check(disk_size)
+            .with_context(|| format!("cannot restore {disk_name} ({disk_size} bytes)"))?;
         if !quiet {
             eprintln!(
-                "{} ({}, {} bytes) -> {}",
-                disk.name,
-                output::size(disk.size),
-                disk.size,
+                "{disk_name} ({}, {disk_size} bytes) -> {}",
+                output::size(disk_size),
                 info.describe()
             );
         }

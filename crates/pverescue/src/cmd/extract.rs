@@ -68,7 +68,9 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     cleanup::install().context("cannot install the signal handler")?;
     let reader = source.vma()?;
     // Every target is checked (and confirmed) before a single byte is written.
-    let mapped = targets::prepare(reader.header(), &a.maps, a.yes, g.quiet || g.json)?;
+    let header = reader.header();
+    let disk = |n: &str| header.drive(n).map(|d| (d.name.clone(), d.size));
+    let mapped = targets::prepare(&disk, &a.maps, a.yes, g.quiet || g.json)?;
     let opts = vma::extract::ExtractOptions {
         drives: a.drives.clone(),
         write_zeroes: a.write_zeroes,

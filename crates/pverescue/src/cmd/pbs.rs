@@ -144,10 +144,11 @@ fn keyring(files: &[PathBuf]) -> Result<pbs::Keyring> {
 #[derive(Debug, Serialize)]
 struct ExtractJson {
     snapshot: String,
-    dir: String,
+    dir: Option<String>,
     images: Vec<ImageJson>,
     configs: Vec<ConfigJson>,
     skipped: Vec<SkippedJson>,
+    not_written: Vec<String>,
     seconds: f64,
 }
 
@@ -431,12 +432,15 @@ pub fn extract(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let snapshot = one_snapshot(g, &a.archive, store, at)?;
-    if !a.maps.is_empty() || a.drives.is_some() {
-        bail!("--map and -d are not available for PBS snapshots yet: restore into OUT, then dd");
+    if a.drives.is_some() {
+        bail!("-d picks drives of a VMA archive; for a PBS snapshot pick archives with -a");
     }
-    let Some(out) = &a.dir else {
-        bail!("{}: give the directory to restore into", snapshot.name());
-    };
+    if a.dir.is_none() && a.maps.is_empty() {
+        bail!(
+            "{}: give the directory to restore into (or --map every disk)",
+            snapshot.name()
+        );
+    }
     let keys = keyring(&a.keys.keyfiles)?;
     // A missing or wrong key fails here, naming the fingerprint, before anything is written.
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
@@ -471,9 +475,39 @@ pub fn extract(
     }
     let chosen = |f: &str| a.select.is_empty() || a.select.iter().any(|w| w == f || *w == short(f));
     cleanup::install().context("cannot install the signal handler")?;
+    // The disk images, as --map names them: `drive-scsi0`, `scsi0` or the archive's file name.
+    let mut disks: Vec<(String, String, u64)> = Vec::new();
+    for file in all.iter().filter(|f| f.ends_with(".fidx") && chosen(f)) {
+        let size = diskview::ReadAt::size(&reader.fixed_image(file)?);
+        disks.push((file.to_string(), short(file), size));
+    }
+    let find = |want: &str| {
+        disks.iter().find(|(file, name, _)| {
+            file == want || name == want || name.strip_prefix("drive-") == Some(want)
+        })
+    };
+    for m in &a.maps {
+        if find(&m.drive).is_none() {
+            let names: Vec<&str> = disks.iter().map(|d| d.1.as_str()).collect();
+            bail!(
+                "--map {}: no disk image of that name in {} (it has: {})",
+                m.drive,
+                snapshot.name(),
+                names.join(", ")
+            );
+        }
+    }
+    // Every target is checked (and confirmed) before a single byte is written.
+    let lookup = |want: &str| find(want).map(|(_, name, size)| (name.clone(), *size));
+    let mut mapped = crate::targets::prepare(&lookup, &a.maps, a.yes, g.quiet || g.json)?;
     let created = sink::Created::new();
-    let dir = sink::OutDir::create(out, a.force, &created)?;
+    let dir = match &a.dir {
+        Some(out) => Some(sink::OutDir::create(out, a.force, &created)?),
+        None => None,
+    };
     let (mut images, mut configs, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    // Images mapped to `skip`: not restored, as asked.
+    let mut not_written: Vec<String> = Vec::new();
     for (i, f) in reader.manifest().files.iter().enumerate() {
         let file = f.filename.as_str();
         if !chosen(file) {
@@ -491,7 +525,25 @@ pub fn extract(
                 replace: a.force,
                 digest: a.verify,
             };
-            let mut w = sink::DiskWriter::new_in_dir(disk, &dir, name.as_ref(), opts, &created)?;
+            let target = mapped
+                .iter()
+                .position(|(drive, _)| find(drive).is_some_and(|d| d.0 == file))
+                .map(|i| mapped.swap_remove(i).1);
+            let writer = match (target, &dir) {
+                (Some(t), _) => sink::DiskWriter::for_target(disk, t, opts, &created)?,
+                (None, Some(dir)) => Some(sink::DiskWriter::new_in_dir(
+                    disk,
+                    dir,
+                    name.as_ref(),
+                    opts,
+                    &created,
+                )?),
+                (None, None) => bail!("{file} has no --map target and no directory was given"),
+            };
+            let Some(mut w) = writer else {
+                not_written.push(file.to_owned());
+                continue;
+            };
             let mut bar = Bar::new(g, file).total(diskview::ReadAt::size(&image));
             let report = pbs::restore_fixed(
                 &image,
@@ -503,7 +555,10 @@ pub fn extract(
             bar.finish();
             let written = w.finish(&created)?;
             let verified = if a.verify {
-                Some(sink::verify::verify(&written, None)?)
+                Some(sink::verify::verify(
+                    &written,
+                    Some(blockdev::flush_buffers),
+                )?)
             } else {
                 None
             };
@@ -516,6 +571,8 @@ pub fn extract(
                 verified,
             });
         } else if let Some(name) = file.strip_suffix(".blob") {
+            // Configs go into the directory; with only --map targets there is none.
+            let Some(dir) = &dir else { continue };
             let bytes = reader.blob(file)?;
             let mut new = dir.create_temp(name.as_ref(), a.force, &created)?;
             let tmp = new.tmp_path();
@@ -552,15 +609,19 @@ pub fn extract(
     if g.json {
         output::print_json(&ExtractJson {
             snapshot: snapshot.name(),
-            dir: out.display().to_string(),
+            dir: a.dir.as_ref().map(|d| d.display().to_string()),
             images,
             configs,
             skipped,
+            not_written,
             seconds,
         })?;
     } else if !g.quiet {
         let mut o = std::io::stdout().lock();
-        writeln!(o, "restored {} into {}", snapshot.name(), out.display())?;
+        match &a.dir {
+            Some(out) => writeln!(o, "restored {} into {}", snapshot.name(), out.display())?,
+            None => writeln!(o, "restored {}", snapshot.name())?,
+        }
         for c in &configs {
             writeln!(
                 o,
@@ -583,6 +644,9 @@ pub fn extract(
                 output::size(i.data_bytes),
                 output::size(i.zero_bytes)
             )?;
+        }
+        for n in &not_written {
+            writeln!(o, "  skip   {}", output::name(n))?;
         }
         writeln!(o, "in {seconds:.2} s")?;
     }

@@ -289,3 +289,52 @@ fn extract_picks_archives_with_a() {
     );
     assert!(!tmp.path().join("x").exists());
 }
+
+#[test]
+fn bare_metal_from_a_pbs_snapshot_onto_a_loop_device() {
+    if !testimg::privileged("bare_metal_from_a_pbs_snapshot_onto_a_loop_device") {
+        return;
+    }
+    let want = expected();
+    let tmp = tempdir();
+    let backing = tmp.path().join("disk.img");
+    // A larger device full of old data: the image must land at its start, verified.
+    crate::util::sh(tmp.path(), "head -c 16777216 /dev/urandom > disk.img");
+    let dev = testimg::Loop::attach(&backing, 0, 0, &[]);
+    let snap = fixture().join("datastore/vm/800/2026-12-01T21:00:00Z");
+    let r = run(&[
+        "extract",
+        s(&snap),
+        "--map",
+        &format!("scsi0={}", dev.0),
+        "--map",
+        "efidisk0=skip",
+        "--verify",
+    ]);
+    assert_eq!(r.code, 2, "refused without --yes: {}", r.stderr);
+    assert!(r.stderr.contains("--yes"), "{}", r.stderr);
+    let r = run(&[
+        "--json",
+        "extract",
+        s(&snap),
+        "--map",
+        &format!("scsi0={}", dev.0),
+        "--map",
+        "efidisk0=skip",
+        "--yes",
+        "--verify",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["images"][0]["verified"], true, "{v:#}");
+    assert_eq!(v["not_written"][0], "drive-efidisk0.img.fidx");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("head -c 12845056 {} | sha256sum", dev.0)])
+        .output()
+        .expect("sha256sum");
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        got.split_whitespace().next(),
+        Some(want["vm/800/2026-12-01T21:00:00Z/drive-scsi0.img.fidx"].as_str())
+    );
+}
