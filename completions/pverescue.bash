@@ -144,7 +144,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__config)
-            opts="-c -q -h -V --config --base --source-window --keyfile --json --quiet --progress --help --version"
+            opts="-c -q -h -V --config --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -167,6 +167,10 @@ _pverescue() {
                     return 0
                     ;;
                 --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -258,7 +262,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__extract)
-            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --keyfile --base --source-window --json --quiet --progress --help --version"
+            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --keyfile --password-file --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -285,6 +289,10 @@ _pverescue() {
                     return 0
                     ;;
                 --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -708,7 +716,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__verify)
-            opts="-q -h -V --base --source-window --keyfile --json --quiet --progress --help --version"
+            opts="-q -h -V --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -723,6 +731,10 @@ _pverescue() {
                     return 0
                     ;;
                 --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

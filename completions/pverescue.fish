@@ -59,6 +59,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand config" -s c -l conf
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand config" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
 json\t''
 none\t''"
@@ -69,6 +70,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand config" -s V -l vers
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
 json\t''
 none\t''"
@@ -80,6 +82,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s d -l dri
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l map -d 'Write a disk to a block device or file instead of DIR, or skip it (repeatable)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s a -l archive -d 'Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0; repeatable)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''

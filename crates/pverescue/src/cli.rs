@@ -151,6 +151,10 @@ pub struct PbsKeys {
     /// a password is read from PBS_ENCRYPTION_PASSWORD.
     #[arg(long = "keyfile", value_name = "FILE")]
     pub keyfiles: Vec<PathBuf>,
+    /// Read the key files' password from the first line of this file instead of
+    /// PBS_ENCRYPTION_PASSWORD.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// Restore the disks and configs of a VMA archive into a new directory, or disks onto devices.

@@ -32,6 +32,10 @@ struct SnapshotLine {
     archives: Vec<ArchiveLine>,
     encrypted: bool,
     verify_state: Option<String>,
+    /// The group's owner (`root@pam`), from its `owner` file.
+    owner: Option<String>,
+    /// The snapshot's notes, from its manifest.
+    notes: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -69,6 +73,13 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
         verify_state: manifest
             .as_ref()
             .and_then(|m| m.verify_state().map(str::to_owned)),
+        owner: s
+            .path
+            .parent()
+            .and_then(|g| std::fs::read_to_string(g.join("owner")).ok())
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty()),
+        notes: manifest.as_ref().and_then(|m| m.notes().map(str::to_owned)),
     }
 }
 
@@ -96,6 +107,13 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         if let Some(v) = &l.verify_state {
             marks.push(v.as_str());
         }
+        let owner = l
+            .owner
+            .as_ref()
+            .map(|o| format!("owner {}", output::text(o)));
+        if let Some(o) = &owner {
+            marks.push(o.as_str());
+        }
         writeln!(
             out,
             "{}  {} archive{}  {}{}{}",
@@ -107,6 +125,9 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
             marks.join(", ")
         )?;
         if matches!(at, pbs::Located::Snapshot(_)) {
+            if let Some(n) = &l.notes {
+                writeln!(out, "  notes: {}", output::text(n))?;
+            }
             for a in &l.archives {
                 writeln!(
                     out,
@@ -121,20 +142,30 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
     Ok(Outcome::Success)
 }
 
-/// The key files given with `--keyfile`, unlocked (a password from `PBS_ENCRYPTION_PASSWORD`).
-fn keyring(files: &[PathBuf]) -> Result<pbs::Keyring> {
+/// The key files given with `--keyfile`, unlocked with the password of `--password-file` (its
+/// first line) or `PBS_ENCRYPTION_PASSWORD`.
+fn keyring(k: &crate::cli::PbsKeys) -> Result<pbs::Keyring> {
     let mut keys = pbs::Keyring::new();
-    for f in files {
+    let password: Option<Vec<u8>> = match &k.password_file {
+        Some(p) => {
+            let text = std::fs::read(p)
+                .with_context(|| format!("{}: cannot read the password file", p.display()))?;
+            let line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+            Some(line.strip_suffix(b"\r").unwrap_or(line).to_vec())
+        }
+        None => std::env::var_os(PASSWORD_ENV).map(|p| p.into_encoded_bytes()),
+    };
+    for f in &k.keyfiles {
         let kf = pbs::KeyFile::open(f)?;
-        let password = std::env::var_os(PASSWORD_ENV);
         if kf.needs_passphrase() && password.is_none() {
             bail!(
-                "{}: the key file is protected by a password: put it in {PASSWORD_ENV}",
+                "{}: the key file is protected by a password: give it with --password-file \
+                 FILE or in {PASSWORD_ENV}",
                 f.display()
             );
         }
         let key = kf
-            .unlock(password.as_ref().map(|p| p.as_encoded_bytes()))
+            .unlock(password.as_deref())
             .with_context(|| format!("{}: cannot unlock the key", f.display()))?;
         keys.add(key);
     }
@@ -231,7 +262,7 @@ pub fn config(
     at: &pbs::Located,
 ) -> Result<Outcome> {
     let snapshot = one_snapshot(g, &a.archive, store, at)?;
-    let keys = keyring(&a.keys.keyfiles)?;
+    let keys = keyring(&a.keys)?;
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
     let want = if a.name.ends_with(".blob") {
         a.name.clone()
@@ -313,9 +344,9 @@ struct BadChunkJson {
 pub fn verify(
     g: &Global,
     paths: &[(PathBuf, pbs::Datastore, pbs::Located)],
-    keyfiles: &[PathBuf],
+    keys: &crate::cli::PbsKeys,
 ) -> Result<Outcome> {
-    let keys = keyring(keyfiles)?;
+    let keys = keyring(keys)?;
     let mut report = pbs::VerifyReport::default();
     for (path, store, at) in paths {
         let snaps = snapshots_of(store, at)?;
@@ -441,7 +472,7 @@ pub fn extract(
             snapshot.name()
         );
     }
-    let keys = keyring(&a.keys.keyfiles)?;
+    let keys = keyring(&a.keys)?;
     // A missing or wrong key fails here, naming the fingerprint, before anything is written.
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
     let all: Vec<&str> = reader

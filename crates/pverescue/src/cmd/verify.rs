@@ -83,7 +83,7 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
                  pverescue verify"
             );
         }
-        return super::pbs::verify(g, &pbs, &a.keys.keyfiles);
+        return super::pbs::verify(g, &pbs, &a.keys);
     }
     let mut items = Vec::new();
     let mut skipped = Vec::new();

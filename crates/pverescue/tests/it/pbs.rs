@@ -338,3 +338,60 @@ fn bare_metal_from_a_pbs_snapshot_onto_a_loop_device() {
         Some(want["vm/800/2026-12-01T21:00:00Z/drive-scsi0.img.fidx"].as_str())
     );
 }
+
+#[test]
+fn a_password_protected_key_file_is_unlocked_with_password_file() {
+    let want = expected();
+    let tmp = tempdir();
+    // The sample's raw key (its README), wrapped with PBKDF2 and AES-256-GCM by Python's
+    // `cryptography`, as PBS key files are (spec pbs.md: iv, tag, then the sealed key).
+    let script = r#"
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes.fromhex("4cc84cf4d29d4ea0a6ad2ded7e5be21eb85458457f10d2e0dd4fd66938dd2d71")
+salt = b"p" * 32
+derived = hashlib.pbkdf2_hmac("sha256", b"drill pass", salt, 1000, 32)
+iv = b"i" * 16
+sealed = AESGCM(derived).encrypt(iv, key, None)
+b64 = lambda b: base64.b64encode(b).decode()
+t = "2026-01-01T00:00:00+00:00"
+json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "modified": t,
+           "data": b64(iv + sealed[-16:] + sealed[:-16])}, open(sys.argv[1], "w"))
+"#;
+    let key = tmp.path().join("key.json");
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&key)
+        .status()
+        .expect("python3");
+    assert!(
+        ok.success(),
+        "python3 with cryptography (cargo xtask install-test-deps)"
+    );
+    std::fs::write(tmp.path().join("pw"), "drill pass\n").expect("pw");
+    let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
+    let out = tmp.path().join("restore");
+    let r = run_cmd(pverescue().env_remove("PBS_ENCRYPTION_PASSWORD").args([
+        "extract",
+        s(&snap),
+        s(&out),
+        "--keyfile",
+        s(&key),
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--password-file"), "{}", r.stderr);
+    let r = run(&[
+        "extract",
+        s(&snap),
+        s(&out),
+        "--keyfile",
+        s(&key),
+        "--password-file",
+        s(&tmp.path().join("pw")),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sha256_file(&out.join("drive-scsi0.img")),
+        want["ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx"]
+    );
+}
