@@ -155,8 +155,12 @@ fn keyring(k: &crate::cli::PbsKeys) -> Result<pbs::Keyring> {
         }
         None => std::env::var_os(PASSWORD_ENV).map(|p| p.into_encoded_bytes()),
     };
+    let mut password = password;
     for f in &k.keyfiles {
         let kf = pbs::KeyFile::open(f)?;
+        if kf.needs_passphrase() && password.is_none() {
+            password = prompt(&format!("Password for the key file {}: ", f.display()))?;
+        }
         if kf.needs_passphrase() && password.is_none() {
             bail!(
                 "{}: the key file is protected by a password: give it with --password-file \
@@ -170,6 +174,52 @@ fn keyring(k: &crate::cli::PbsKeys) -> Result<pbs::Keyring> {
         keys.add(key);
     }
     Ok(keys)
+}
+
+/// Asks for a password on the terminal, without echo; `None` when there is no terminal.
+fn prompt(question: &str) -> Result<Option<Vec<u8>>> {
+    use std::io::{BufRead, IsTerminal};
+    let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    else {
+        return Ok(None);
+    };
+    if !tty.is_terminal() {
+        return Ok(None);
+    }
+    let saved = rustix::termios::tcgetattr(&tty).context("cannot read the terminal's settings")?;
+    // Ctrl-C at the prompt must not leave the terminal without echo.
+    static SAVED: std::sync::Mutex<Option<rustix::termios::Termios>> = std::sync::Mutex::new(None);
+    static REGISTERED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    *SAVED.lock().unwrap_or_else(|p| p.into_inner()) = Some(saved.clone());
+    REGISTERED.get_or_init(|| {
+        cleanup::on_signal(cleanup::Stage::Children, |_| {
+            let saved = SAVED.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let (Some(t), Ok(tty)) = (saved, std::fs::File::open("/dev/tty")) {
+                let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &t);
+            }
+        });
+    });
+    cleanup::install().context("cannot install the signal handler")?;
+    let mut quiet = saved.clone();
+    quiet.local_modes -= rustix::termios::LocalModes::ECHO;
+    rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &quiet)
+        .context("cannot turn the terminal's echo off")?;
+    let mut w = &tty;
+    let asked = write!(w, "{question}").and_then(|()| w.flush());
+    let mut line = Vec::new();
+    let read = asked.and_then(|()| std::io::BufReader::new(&tty).read_until(b'\n', &mut line));
+    // Echo back on whatever happened, then end the prompt's line.
+    let _ = rustix::termios::tcsetattr(&tty, rustix::termios::OptionalActions::Now, &saved);
+    SAVED.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let _ = writeln!(w);
+    read.context("cannot read the password from the terminal")?;
+    while line.last().is_some_and(|&b| b == b'\n' || b == b'\r') {
+        line.pop();
+    }
+    Ok(Some(line))
 }
 
 #[derive(Debug, Serialize)]

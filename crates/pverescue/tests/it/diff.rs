@@ -124,13 +124,21 @@ fn vzdump_differential_extracts_lists_and_merges() {
     assert_dir_matches(&out, &set.new_files);
     // The same restore from the archive the real xdelta3 rebuilt: file for file identical.
     let from_xdelta3 = set.root.join("restore-xdelta3");
-    let r = run(&["extract", "-q", s(&set.root.join("xdelta3.vma")), s(&from_xdelta3)]);
+    let r = run(&[
+        "extract",
+        "-q",
+        s(&set.root.join("xdelta3.vma")),
+        s(&from_xdelta3),
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let mut theirs = std::collections::BTreeMap::new();
     for e in fs::read_dir(&from_xdelta3).expect("dir") {
         let p = e.expect("entry").path();
         let name = p.file_name().expect("name").to_string_lossy().into_owned();
-        theirs.insert(name, (sha256_file(&p), fs::metadata(&p).expect("stat").len()));
+        theirs.insert(
+            name,
+            (sha256_file(&p), fs::metadata(&p).expect("stat").len()),
+        );
     }
     assert_dir_matches(&out, &theirs);
 

@@ -371,13 +371,14 @@ json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "
     std::fs::write(tmp.path().join("pw"), "drill pass\n").expect("pw");
     let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
     let out = tmp.path().join("restore");
-    let r = run_cmd(pverescue().env_remove("PBS_ENCRYPTION_PASSWORD").args([
-        "extract",
-        s(&snap),
-        s(&out),
-        "--keyfile",
-        s(&key),
-    ]));
+    // Without a terminal to ask (a new session has none), it says how to give the password.
+    let r = run_cmd(
+        std::process::Command::new("setsid")
+            .arg("-w")
+            .arg(env!("CARGO_BIN_EXE_pverescue"))
+            .env_remove("PBS_ENCRYPTION_PASSWORD")
+            .args(["extract", s(&snap), s(&out), "--keyfile", s(&key)]),
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--password-file"), "{}", r.stderr);
     let r = run(&[
@@ -390,6 +391,87 @@ json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "
         s(&tmp.path().join("pw")),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        sha256_file(&out.join("drive-scsi0.img")),
+        want["ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx"]
+    );
+}
+
+#[test]
+fn without_a_password_the_terminal_is_asked_without_echo() {
+    let want = expected();
+    let tmp = tempdir();
+    // The password-protected key file of the test above, made the same way.
+    let script = r#"
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes.fromhex("4cc84cf4d29d4ea0a6ad2ded7e5be21eb85458457f10d2e0dd4fd66938dd2d71")
+salt = b"q" * 32
+derived = hashlib.pbkdf2_hmac("sha256", b"tty pass", salt, 1000, 32)
+iv = b"j" * 16
+sealed = AESGCM(derived).encrypt(iv, key, None)
+b64 = lambda b: base64.b64encode(b).decode()
+t = "2026-01-01T00:00:00+00:00"
+json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "modified": t,
+           "data": b64(iv + sealed[-16:] + sealed[:-16])}, open(sys.argv[1], "w"))
+"#;
+    let key = tmp.path().join("key.json");
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&key)
+        .status()
+        .expect("python3");
+    assert!(ok.success());
+    let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
+    let out = tmp.path().join("restore");
+    // A terminal from Python's pty module: the password is typed once the prompt has appeared
+    // (no sleeps), and everything the terminal shows is collected.
+    let typist = r#"
+import os, pty, sys
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+seen = b""
+def more():
+    global seen
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        return False
+    seen += chunk
+    return bool(chunk)
+while b"Password for the key file" not in seen and more():
+    pass
+os.write(fd, b"tty pass\n")
+while more():
+    pass
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode(errors="replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let run = std::process::Command::new("python3")
+        .args([
+            "-c",
+            typist,
+            env!("CARGO_BIN_EXE_pverescue"),
+            "-q",
+            "extract",
+        ])
+        .args([s(&snap), s(&out), "--keyfile", s(&key)])
+        .env_remove("PBS_ENCRYPTION_PASSWORD")
+        .output()
+        .expect("python3");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{shown}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(shown.contains("Password for the key file"), "{shown}");
+    assert!(
+        !shown.contains("tty pass"),
+        "the password was echoed: {shown}"
+    );
     assert_eq!(
         sha256_file(&out.join("drive-scsi0.img")),
         want["ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx"]
