@@ -162,6 +162,22 @@ impl OutDir {
         Ok(file)
     }
 
+    /// Writes `bytes` as the new file `name` (a config): temporary name, then published by the
+    /// rule of [`NewFile::publish`]; returns the final path.
+    pub fn write_new(
+        &self,
+        name: &OsStr,
+        bytes: &[u8],
+        replace: bool,
+        created: &Created,
+    ) -> Result<PathBuf> {
+        let mut new = self.create_temp(name, replace, created)?;
+        std::io::Write::write_all(&mut new.file, bytes)
+            .map_err(|e| file_err("write", &new.tmp_path())(e))?;
+        self.check_absent(name, replace)?;
+        new.publish(replace, created)
+    }
+
     /// Creates a new file that will be published as `name`, under its temporary name
     /// `.NAME.partial-PID`, and records it in `created`. With `replace`, a stale file at the
     /// temporary name (never a directory) is removed first; it is never opened.

@@ -22,7 +22,7 @@
 //! runs of an extent go out as one vectored write per contiguous stretch, straight from that
 //! buffer, with direct I/O where the target allows it.
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{IoSlice, Read};
 use std::path::PathBuf;
 
 use sink::{Created, Disk, DiskWriter, OutDir, Part, WriteOptions};
@@ -131,17 +131,7 @@ pub fn extract<R: Read>(
     let mut configs = Vec::new();
     if let Some(dir) = &dir {
         for c in &reader.header().configs {
-            let mut new = dir.create_temp(c.name.as_ref(), opts.force, &created)?;
-            let tmp = new.tmp_path();
-            new.file
-                .write_all(&c.data)
-                .map_err(|source| sink::Error::File {
-                    op: "write",
-                    path: tmp,
-                    source,
-                })?;
-            dir.check_absent(c.name.as_ref(), opts.force)?;
-            let path = new.publish(opts.force, &created)?;
+            let path = dir.write_new(c.name.as_ref(), &c.data, opts.force, &created)?;
             configs.push(WrittenConfig {
                 name: c.name.clone(),
                 path,

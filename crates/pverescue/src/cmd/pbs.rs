@@ -655,13 +655,7 @@ pub fn extract(
             // Configs go into the directory; with only --map targets there is none.
             let Some(dir) = &dir else { continue };
             let bytes = reader.blob(file)?;
-            let mut new = dir.create_temp(name.as_ref(), a.force, &created)?;
-            let tmp = new.tmp_path();
-            new.file
-                .write_all(&bytes)
-                .with_context(|| format!("{}: cannot write", tmp.display()))?;
-            dir.check_absent(name.as_ref(), a.force)?;
-            let path = new.publish(a.force, &created)?;
+            let path = dir.write_new(name.as_ref(), &bytes, a.force, &created)?;
             configs.push(ConfigJson {
                 archive: file.to_owned(),
                 path: path.display().to_string(),

@@ -421,18 +421,10 @@ fn issue11_one_word_for_an_uncompressed_archive_in_every_command() {
         "head -c 65536 /dev/urandom > disk.raw && echo 'cores: 1' > qemu-server.conf",
     );
     let json = |args: &[&str]| -> serde_json::Value {
-        let out = pverescue()
-            .arg("--json")
-            .args(args)
-            .current_dir(tmp.path())
-            .output()
-            .expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        let mut json_args = vec!["--json"];
+        json_args.extend_from_slice(args);
+        let r = run_ok_in(tmp.path(), &json_args);
+        serde_json::from_str(&r.stdout).unwrap()
     };
     let created = json(&[
         "create",

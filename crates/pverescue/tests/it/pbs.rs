@@ -343,31 +343,7 @@ fn bare_metal_from_a_pbs_snapshot_onto_a_loop_device() {
 fn a_password_protected_key_file_is_unlocked_with_password_file() {
     let want = expected();
     let tmp = tempdir();
-    // The sample's raw key (its README), wrapped with PBKDF2 and AES-256-GCM by Python's
-    // `cryptography`, as PBS key files are (spec pbs.md: iv, tag, then the sealed key).
-    let script = r#"
-import base64, hashlib, json, sys
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-key = bytes.fromhex("4cc84cf4d29d4ea0a6ad2ded7e5be21eb85458457f10d2e0dd4fd66938dd2d71")
-salt = b"p" * 32
-derived = hashlib.pbkdf2_hmac("sha256", b"drill pass", salt, 1000, 32)
-iv = b"i" * 16
-sealed = AESGCM(derived).encrypt(iv, key, None)
-b64 = lambda b: base64.b64encode(b).decode()
-t = "2026-01-01T00:00:00+00:00"
-json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "modified": t,
-           "data": b64(iv + sealed[-16:] + sealed[:-16])}, open(sys.argv[1], "w"))
-"#;
-    let key = tmp.path().join("key.json");
-    let ok = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&key)
-        .status()
-        .expect("python3");
-    assert!(
-        ok.success(),
-        "python3 with cryptography (cargo xtask install-test-deps)"
-    );
+    let key = password_key_file(tmp.path(), "drill pass");
     std::fs::write(tmp.path().join("pw"), "drill pass\n").expect("pw");
     let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
     let out = tmp.path().join("restore");
@@ -401,27 +377,7 @@ json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "
 fn without_a_password_the_terminal_is_asked_without_echo() {
     let want = expected();
     let tmp = tempdir();
-    // The password-protected key file of the test above, made the same way.
-    let script = r#"
-import base64, hashlib, json, sys
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-key = bytes.fromhex("4cc84cf4d29d4ea0a6ad2ded7e5be21eb85458457f10d2e0dd4fd66938dd2d71")
-salt = b"q" * 32
-derived = hashlib.pbkdf2_hmac("sha256", b"tty pass", salt, 1000, 32)
-iv = b"j" * 16
-sealed = AESGCM(derived).encrypt(iv, key, None)
-b64 = lambda b: base64.b64encode(b).decode()
-t = "2026-01-01T00:00:00+00:00"
-json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "modified": t,
-           "data": b64(iv + sealed[-16:] + sealed[:-16])}, open(sys.argv[1], "w"))
-"#;
-    let key = tmp.path().join("key.json");
-    let ok = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(&key)
-        .status()
-        .expect("python3");
-    assert!(ok.success());
+    let key = password_key_file(tmp.path(), "tty pass");
     let snap = fixture().join("datastore/ns/offsite/vm/801/2026-12-03T03:00:00Z");
     let out = tmp.path().join("restore");
     // A terminal from Python's pty module: the password is typed once the prompt has appeared
@@ -476,4 +432,35 @@ sys.exit(os.waitstatus_to_exitcode(status))
         sha256_file(&out.join("drive-scsi0.img")),
         want["ns/offsite/vm/801/2026-12-03T03:00:00Z/drive-scsi0.img.fidx"]
     );
+}
+
+/// `DIR/key.json`: the sample's raw key (its README) in a PBS key file protected by `password`
+/// (PBKDF2, AES-256-GCM: iv, tag, then the sealed key, spec pbs.md), written by Python's
+/// `cryptography`, not by us.
+fn password_key_file(dir: &std::path::Path, password: &str) -> PathBuf {
+    let script = r#"
+import base64, hashlib, json, sys
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+key = bytes.fromhex("4cc84cf4d29d4ea0a6ad2ded7e5be21eb85458457f10d2e0dd4fd66938dd2d71")
+salt = b"p" * 32
+derived = hashlib.pbkdf2_hmac("sha256", sys.argv[2].encode(), salt, 1000, 32)
+iv = b"i" * 16
+sealed = AESGCM(derived).encrypt(iv, key, None)
+b64 = lambda b: base64.b64encode(b).decode()
+t = "2026-01-01T00:00:00+00:00"
+json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "modified": t,
+           "data": b64(iv + sealed[-16:] + sealed[:-16])}, open(sys.argv[1], "w"))
+"#;
+    let key = dir.join("key.json");
+    let ok = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&key)
+        .arg(password)
+        .status()
+        .expect("python3");
+    assert!(
+        ok.success(),
+        "python3 with cryptography (cargo xtask install-test-deps)"
+    );
+    key
 }
