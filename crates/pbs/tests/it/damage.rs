@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use crate::writer::{Kind, encode_blob};
+use pbswrite::{Kind, encode_blob};
 
 const SNAP: &str = "vm/800/2026-12-01T21:00:00Z";
 const SCSI0: &str = "drive-scsi0.img.fidx";

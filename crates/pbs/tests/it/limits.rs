@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::writer::{Kind, encode_blob, fidx_header, index_header, magic};
+use pbswrite::{Kind, encode_blob, fidx_header, index_header, magic};
 
 fn file() -> &'static Path {
     Path::new("test.fidx")

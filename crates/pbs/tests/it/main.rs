@@ -19,4 +19,3 @@ mod limits;
 mod oracle;
 mod sample;
 mod verify;
-mod writer;

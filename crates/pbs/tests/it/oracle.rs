@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::common::*;
-use crate::writer::{WKey, Writer, test_image};
+use pbswrite::{WKey, Writer, test_image};
 
 /// `<sha256> <size>` as the oracle prints it.
 fn digest_line(data: &[u8]) -> String {
@@ -270,7 +270,7 @@ fn sign_only_snapshots_read_without_the_key_and_check_their_signature_with_it() 
     };
     std::fs::write(
         dir.join("index.json.blob"),
-        crate::writer::encode_blob(&text, crate::writer::Kind::Zstd, None, 0),
+        pbswrite::encode_blob(&text, pbswrite::Kind::Zstd, None, 0),
     )
     .unwrap();
     let e = pbs::SnapshotReader::open(&store, &s, &keys).unwrap_err();

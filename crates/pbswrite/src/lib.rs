@@ -1,5 +1,10 @@
-//! A test writer of datastores, written from the spec (never from the crate's reader): blobs of
-//! the four kinds, fixed and dynamic indexes, manifests (signed when a key is used).
+//! Test-only: a writer of Proxmox Backup Server datastores, written from `shared/specs/pbs.md`
+//! (never from the `pbs` crate's reader): blobs of the four kinds, fixed and dynamic indexes,
+//! manifests (signed when a key is used). An independent Python reader
+//! (`crates/pbs/tests/oracle/pbs_oracle.py`) checks what it writes.
+
+// A test writer: failing loudly on an I/O error is what it should do.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
 
