@@ -53,6 +53,9 @@ _pverescue() {
             pverescue,patch)
                 cmd="pverescue__subcmd__patch"
                 ;;
+            pverescue,serve)
+                cmd="pverescue__subcmd__serve"
+                ;;
             pverescue,umount)
                 cmd="pverescue__subcmd__umount"
                 ;;
@@ -95,6 +98,9 @@ _pverescue() {
             pverescue__subcmd__help,patch)
                 cmd="pverescue__subcmd__help__subcmd__patch"
                 ;;
+            pverescue__subcmd__help,serve)
+                cmd="pverescue__subcmd__help__subcmd__serve"
+                ;;
             pverescue__subcmd__help,umount)
                 cmd="pverescue__subcmd__help__subcmd__umount"
                 ;;
@@ -108,7 +114,7 @@ _pverescue() {
 
     case "${cmd}" in
         pverescue)
-            opts="-q -h -V --json --quiet --progress --help --version list config verify extract create merge patch partitions mount umount drill completions manpage help"
+            opts="-q -h -V --json --quiet --progress --help --version list config verify extract create merge patch partitions mount umount drill serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -316,7 +322,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__help)
-            opts="list config verify extract create merge patch partitions mount umount drill completions manpage help"
+            opts="list config verify extract create merge patch partitions mount umount drill serve completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -484,6 +490,20 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__help__subcmd__patch)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pverescue__subcmd__help__subcmd__serve)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -683,6 +703,56 @@ _pverescue() {
                     return 0
                     ;;
                 --rdiff-memory)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pverescue__subcmd__serve)
+            opts="-a -q -h -V --socket --listen --archive --overlay --threads --keyfile --password-file --json --quiet --progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --archive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --overlay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

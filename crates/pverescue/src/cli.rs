@@ -62,6 +62,7 @@ pub enum Command {
     Mount(MountArgs),
     Umount(UmountArgs),
     Drill(DrillArgs),
+    Serve(ServeArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -82,6 +83,7 @@ impl Command {
             Command::Mount(_) => "mount",
             Command::Umount(_) => "umount",
             Command::Drill(_) => "drill",
+            Command::Serve(_) => "serve",
             Command::Completions(_) => "completions",
             Command::Manpage(_) => "manpage",
         }
@@ -140,6 +142,48 @@ pub struct VerifyArgs {
     pub archives: Vec<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
+    #[command(flatten)]
+    pub keys: PbsKeys,
+}
+
+/// Serve the disks of a backup over NBD, read-only, until Ctrl-C: boot a VM from it or copy it
+/// with any NBD client.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every disk is one export, named like the disk (drive-scsi0 for a PBS \
+                  snapshot, the file name for a raw image). The exact qemu-system-x86_64, \
+                  qemu-img and nbdcopy lines for each export are printed at start (with --json: \
+                  one JSON object on stdout). Reads of known-zero ranges are answered as holes \
+                  and block status reports them, so copies stay sparse. Without --overlay the \
+                  exports are read-only; with it, writes land in the overlay file (made if \
+                  missing, continued if it exists) and the backup is never written. Ctrl-C or \
+                  SIGTERM stop the server (exit 130/143), remove the socket and save the \
+                  overlay's map.\n\n\
+                  Examples:\n  pverescue serve /mnt/usb/datastore/vm/100 --socket /tmp/vm100.sock\n  \
+                  pverescue serve disk.raw --listen 127.0.0.1:10809\n  \
+                  pverescue serve /mnt/usb/datastore/vm/100 --socket /tmp/vm100.sock --overlay /var/tmp/vm100.overlay\n  \
+                  nbdcopy 'nbd+unix:///drive-scsi0?socket=/tmp/vm100.sock' drive-scsi0.raw"
+)]
+pub struct ServeArgs {
+    /// A PBS snapshot or group directory, or a raw disk image.
+    pub source: PathBuf,
+    /// Listen on this Unix socket (it must not exist; removed on exit).
+    #[arg(long, value_name = "PATH", conflicts_with = "listen")]
+    pub socket: Option<PathBuf>,
+    /// Listen on this TCP address (default 127.0.0.1:10809; a bare port means 127.0.0.1:PORT).
+    /// There is no authentication: never listen beyond loopback on an untrusted network.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Serve only these disks (e.g. drive-scsi0 or drive-scsi0.img.fidx; repeatable).
+    #[arg(short = 'a', long = "archive", value_name = "NAME")]
+    pub select: Vec<String>,
+    /// Take writes into this copy-on-write overlay file (one disk), or FILE.<disk> (several);
+    /// the backup is never written.
+    #[arg(long, value_name = "FILE")]
+    pub overlay: Option<PathBuf>,
+    /// Threads serving the requests of each client (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     #[command(flatten)]
     pub keys: PbsKeys,
 }

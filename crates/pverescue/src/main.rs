@@ -3,6 +3,7 @@
 
 mod cli;
 mod cmd;
+mod disks;
 mod image;
 mod outfile;
 mod output;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Mount(a) => cmd::mount::run(g, a),
         Command::Umount(a) => cmd::umount::run(g, a),
         Command::Drill(a) => cmd::drill::run(g, a),
+        Command::Serve(a) => cmd::serve::run(g, a),
         Command::Completions(a) => cmd::completions::run(g, a),
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };

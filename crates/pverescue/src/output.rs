@@ -183,6 +183,9 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
 }
 
 fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    if let Some(v) = e.downcast_ref::<serve::Error>() {
+        return v.hint();
+    }
     if let Some(v) = e.downcast_ref::<vma::Error>() {
         return v.hint();
     }

@@ -12,5 +12,6 @@ pub mod mount;
 pub mod partitions;
 pub mod patch;
 pub mod pbs;
+pub mod serve;
 pub mod umount;
 pub mod verify;

@@ -30,6 +30,8 @@
 //!   collisions, `--verify` against a target damaged between write and re-read.
 //! - `hostile`: archives only a hostile writer makes (`vma_writer.py`, from the spec): names
 //!   with newlines, escapes and spaces, and what `list`, `config` and `verify` print for them.
+//! - `serve`: `serve` of the sample PBS datastore and of raw images to `nbdcopy`, `nbdinfo`,
+//!   `qemu-img` and `qemu-io`: README sha256s, holes in the block status, the overlay, signals.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -47,4 +49,5 @@ mod partitions;
 mod patch;
 mod pbs;
 mod real;
+mod serve;
 mod util;

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 
 use crate::util::{pverescue, run, run_cmd, sha256_file, tempdir};
 
-fn fixture() -> PathBuf {
+pub(crate) fn fixture() -> PathBuf {
     crate::util::root().join("../shared/fixtures/pbs")
 }
 
 /// The README's "Expected decoded streams": archive path (relative to the store) → sha256.
-fn expected() -> BTreeMap<String, String> {
+pub(crate) fn expected() -> BTreeMap<String, String> {
     let text = std::fs::read_to_string(fixture().join("README.md")).expect("fixture README");
     text.lines()
         .skip_while(|l| !l.starts_with("## Expected decoded streams"))
