@@ -32,6 +32,9 @@ _pverescue() {
             pverescue,extract)
                 cmd="pverescue__subcmd__extract"
                 ;;
+            pverescue,fuse)
+                cmd="pverescue__subcmd__fuse"
+                ;;
             pverescue,help)
                 cmd="pverescue__subcmd__help"
                 ;;
@@ -77,6 +80,9 @@ _pverescue() {
             pverescue__subcmd__help,extract)
                 cmd="pverescue__subcmd__help__subcmd__extract"
                 ;;
+            pverescue__subcmd__help,fuse)
+                cmd="pverescue__subcmd__help__subcmd__fuse"
+                ;;
             pverescue__subcmd__help,help)
                 cmd="pverescue__subcmd__help__subcmd__help"
                 ;;
@@ -114,7 +120,7 @@ _pverescue() {
 
     case "${cmd}" in
         pverescue)
-            opts="-q -h -V --json --quiet --progress --help --version list config verify extract create merge patch partitions mount umount drill serve completions manpage help"
+            opts="-q -h -V --json --quiet --progress --help --version list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -321,8 +327,42 @@ _pverescue() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pverescue__subcmd__fuse)
+            opts="-a -q -h -V --archive --keyfile --password-file --json --quiet --progress --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --archive)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -a)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keyfile)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --progress)
+                    COMPREPLY=($(compgen -W "auto json none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pverescue__subcmd__help)
-            opts="list config verify extract create merge patch partitions mount umount drill serve completions manpage help"
+            opts="list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -392,6 +432,20 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__help__subcmd__extract)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pverescue__subcmd__help__subcmd__fuse)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

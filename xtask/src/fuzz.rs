@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [--seconds N] [--build-only]`: build every cargo-fuzz target
+//! `cargo xtask fuzz [--seconds N] [--only TARGET] [--build-only]`: build every cargo-fuzz target
 //! (`crates/*/fuzz/fuzz_targets/*.rs`) and run each for N seconds (default 10).
 //!
 //! Without `cargo-fuzz`: with a nightly toolchain (`cargo +nightly`), each fuzz crate is built as
@@ -42,6 +42,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut seconds: u64 = 10;
     let mut build_only = false;
     let mut check_only = false;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -53,10 +54,20 @@ pub fn run(args: &[String]) -> Result<()> {
             }
             "--build-only" => build_only = true,
             "--check" => check_only = true,
-            other => bail!("unknown fuzz option {other} (use --seconds N, --build-only, --check)"),
+            "--only" => only = Some(it.next().context("--only needs a target name")?.clone()),
+            other => bail!(
+                "unknown fuzz option {other} (use --seconds N, --only TARGET, --build-only, --check)"
+            ),
         }
     }
-    let crates = fuzz_crates()?;
+    let mut crates = fuzz_crates()?;
+    if let Some(name) = &only {
+        for c in &mut crates {
+            c.targets.retain(|t| t == name);
+        }
+        crates.retain(|c| !c.targets.is_empty());
+        ensure!(!crates.is_empty(), "no fuzz target named {name}");
+    }
     ensure!(
         !crates.is_empty(),
         "no fuzz targets found under crates/*/fuzz/fuzz_targets"

@@ -12,7 +12,7 @@
 //! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
 //! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
 //! - `cargo xtask docs`: regenerate the man pages and shell completions from the clap flags.
-//! - `cargo xtask fuzz [--seconds N] [--build-only|--check]`: build every cargo-fuzz target and
+//! - `cargo xtask fuzz [--seconds N] [--only TARGET] [--build-only|--check]`: build every cargo-fuzz target and
 //!   run each briefly (`--check`: only check that they compile, as `cargo xtask test` does).
 
 mod bench;
@@ -64,7 +64,7 @@ fn run() -> Result<()> {
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \
                  docs               regenerate docs/man/ and completions/ from the flags\n  \
-                 fuzz [--seconds N] [--build-only|--check]  build every fuzz target, run each N s (default 10)"
+                 fuzz [--seconds N] [--only T] [--build-only|--check]  build fuzz targets, run each N s (default 10)"
             );
             bail!("unknown or missing command");
         }

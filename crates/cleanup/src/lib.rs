@@ -61,6 +61,20 @@ pub fn run_all(signal: i32) {
     }
 }
 
+/// The signal being handled, 0 when none.
+static INTERRUPTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// For a thread that ends because an action undid what it waited on (a FUSE session whose
+/// mount the action removed): when a signal is being handled, waits for the signal thread to
+/// finish the actions and exit with 128 + the signal (never returns); otherwise returns at once.
+pub fn wait_if_interrupted() {
+    if INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) != 0 {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Starts (once per process) the thread that, on SIGINT, SIGTERM or SIGHUP, runs every
 /// registered action and exits with 128 + the signal number. Later calls do nothing.
 pub fn install() -> std::io::Result<()> {
@@ -73,6 +87,7 @@ pub fn install() -> std::io::Result<()> {
             .name("cleanup-signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    INTERRUPTED.store(sig, std::sync::atomic::Ordering::SeqCst);
                     run_all(sig);
                     std::process::exit(128 + sig);
                 }

@@ -63,6 +63,7 @@ pub enum Command {
     Umount(UmountArgs),
     Drill(DrillArgs),
     Serve(ServeArgs),
+    Fuse(FuseArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -84,6 +85,7 @@ impl Command {
             Command::Umount(_) => "umount",
             Command::Drill(_) => "drill",
             Command::Serve(_) => "serve",
+            Command::Fuse(_) => "fuse",
             Command::Completions(_) => "completions",
             Command::Manpage(_) => "manpage",
         }
@@ -184,6 +186,30 @@ pub struct ServeArgs {
     /// Threads serving the requests of each client (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub keys: PbsKeys,
+}
+
+/// Show the disks of a backup as read-only files (FUSE) until unmounted or Ctrl-C.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "MOUNTPOINT shows one file a disk (drive-scsi0.raw) and the configs \
+                  (qemu-server.conf), read-only; SEEK_DATA/SEEK_HOLE follow the backup's zero \
+                  ranges. The command stays in the foreground: `pverescue umount MOUNTPOINT` \
+                  (or umount, or Ctrl-C) ends it. Needs /dev/fuse and root (no libfuse, no \
+                  fusermount).\n\n\
+                  Examples:\n  pverescue fuse /mnt/usb/datastore/vm/100 /mnt/vm100 &\n  \
+                  pverescue mount /mnt/vm100/drive-scsi0.raw /mnt/root\n  \
+                  pverescue umount /mnt/root; pverescue umount /mnt/vm100"
+)]
+pub struct FuseArgs {
+    /// A PBS snapshot or group directory, or a raw disk image.
+    pub source: PathBuf,
+    /// An empty directory to show the files in.
+    pub mountpoint: PathBuf,
+    /// Show only these disks (e.g. drive-scsi0; repeatable).
+    #[arg(short = 'a', long = "archive", value_name = "NAME")]
+    pub select: Vec<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
 }

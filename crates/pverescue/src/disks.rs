@@ -25,8 +25,23 @@ pub struct Disk {
     pub view: View,
 }
 
+/// What a source holds for random access: its disks and its small config files.
+pub struct Opened {
+    /// The disks.
+    pub disks: Vec<Disk>,
+    /// Config files (`qemu-server.conf`), name and bytes.
+    pub configs: Vec<(String, Vec<u8>)>,
+    /// When the backup was taken (seconds since the epoch), where the source says.
+    pub time: Option<i64>,
+}
+
 /// The disks of `path`, restricted to the archives named in `select` (empty: all).
 pub fn open(g: &Global, path: &Path, select: &[String], keys: &PbsKeys) -> Result<Vec<Disk>> {
+    Ok(open_all(g, path, select, keys)?.disks)
+}
+
+/// The disks and configs of `path`; `select` restricts the disks.
+pub fn open_all(g: &Global, path: &Path, select: &[String], keys: &PbsKeys) -> Result<Opened> {
     let canonical =
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some((store, at)) = crate::source::pbs(path) {
@@ -47,12 +62,16 @@ pub fn open(g: &Global, path: &Path, select: &[String], keys: &PbsKeys) -> Resul
                     path.display()
                 );
             }
-            Ok(vec![Disk {
-                description: format!("raw image {}", path.display()),
-                identity: format!("{}#{name}", canonical.display()),
-                name,
-                view: Arc::new(view),
-            }])
+            Ok(Opened {
+                disks: vec![Disk {
+                    description: format!("raw image {}", path.display()),
+                    identity: format!("{}#{name}", canonical.display()),
+                    name,
+                    view: Arc::new(view),
+                }],
+                configs: Vec::new(),
+                time: None,
+            })
         }
         other => bail!(
             "{}: {} sources cannot be read at random yet; restore it with `pverescue extract` \
@@ -71,7 +90,7 @@ fn pbs_disks(
     keys: &PbsKeys,
     store: &pbs::Datastore,
     at: &pbs::Located,
-) -> Result<Vec<Disk>> {
+) -> Result<Opened> {
     let snapshot = crate::cmd::pbs::one_snapshot(g, path, store, at)?;
     let keys = crate::cmd::pbs::keyring(keys)?;
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
@@ -109,5 +128,15 @@ fn pbs_disks(
     if disks.is_empty() {
         bail!("{}: the snapshot has no disk image", snapshot.name());
     }
-    Ok(disks)
+    let mut configs = Vec::new();
+    for f in reader.manifest().files.iter().map(|f| f.filename.as_str()) {
+        if let Some(name) = f.strip_suffix(".blob") {
+            configs.push((name.to_owned(), reader.blob(f)?));
+        }
+    }
+    Ok(Opened {
+        disks,
+        configs,
+        time: Some(snapshot.epoch),
+    })
 }

@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         Command::Umount(a) => cmd::umount::run(g, a),
         Command::Drill(a) => cmd::drill::run(g, a),
         Command::Serve(a) => cmd::serve::run(g, a),
+        Command::Fuse(a) => cmd::serve::fuse(g, a),
         Command::Completions(a) => cmd::completions::run(g, a),
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };

@@ -30,6 +30,7 @@
 
 mod backend;
 mod error;
+pub mod fuse;
 pub mod nbd;
 mod overlay;
 #[allow(missing_docs)]

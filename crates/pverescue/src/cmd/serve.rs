@@ -202,3 +202,85 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<Outcome> {
     )?;
     Ok(Outcome::Success)
 }
+
+/// `pverescue fuse SOURCE MOUNTPOINT`.
+pub fn fuse(g: &Global, a: &crate::cli::FuseArgs) -> Result<Outcome> {
+    let opened = crate::disks::open_all(g, &a.source, &a.select, &a.keys)?;
+    let mp = std::fs::canonicalize(&a.mountpoint)
+        .with_context(|| format!("{}: cannot find the mount point", a.mountpoint.display()))?;
+    if !mp.is_dir() {
+        bail!("{}: not a directory", mp.display());
+    }
+    let mut files = Vec::new();
+    let mut names = Vec::new();
+    for d in opened.disks {
+        let name = format!("{}.raw", d.name);
+        names.push((name.clone(), d.view.size()));
+        files.push((
+            name,
+            serve::fuse::Content::Disk(Arc::new(serve::ReadOnly(d.view))),
+        ));
+    }
+    for (name, bytes) in opened.configs {
+        names.push((name.clone(), bytes.len() as u64));
+        files.push((name, serve::fuse::Content::Bytes(Arc::new(bytes))));
+    }
+    let time = opened
+        .time
+        .and_then(|t| u64::try_from(t).ok())
+        .map_or(std::time::SystemTime::UNIX_EPOCH, |t| {
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(t)
+        });
+    cleanup::install().context("cannot install the signal handler")?;
+    // Ctrl-C or SIGTERM: unmount (lazily, in case a reader still holds a file) before exiting.
+    let on_signal = mp.clone();
+    cleanup::on_signal(cleanup::Stage::Mounts, move |_| {
+        let _ = serve::fuse::detach(&on_signal);
+    });
+    let fsname = format!(
+        "{}{}",
+        crate::cmd::umount::FUSE_SOURCE_PREFIX,
+        a.source.display()
+    );
+    let session = serve::fuse::mount(serve::fuse::Files::new(files, time), &mp, &fsname)
+        .map_err(|e| {
+            let hint = match e.raw_os_error() {
+                Some(1 | 13) => "FUSE needs root (or CAP_SYS_ADMIN) here",
+                Some(2 | 19) => "the kernel has no FUSE (/dev/fuse is missing): modprobe fuse, or use `pverescue serve`",
+                _ => "is MOUNTPOINT an empty directory that nothing is mounted on?",
+            };
+            anyhow::anyhow!("{}: cannot mount: {e} ({hint})", mp.display())
+        })?;
+    if g.json {
+        #[derive(Serialize)]
+        struct Mounted<'a> {
+            mountpoint: &'a std::path::Path,
+            files: Vec<serde_json::Value>,
+        }
+        output::print_json(&Mounted {
+            mountpoint: &mp,
+            files: names
+                .iter()
+                .map(|(n, s)| serde_json::json!({"name": n, "size": s}))
+                .collect(),
+        })?;
+    } else if !g.quiet {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{}: read-only; `pverescue umount {}` or Ctrl-C ends it",
+            mp.display(),
+            mp.display()
+        )?;
+        for (n, s) in &names {
+            writeln!(out, "  {}  {}", output::name(n), output::size(*s))?;
+        }
+        out.flush()?;
+    }
+    // Returns when the filesystem is unmounted from outside.
+    let ended = session.join();
+    // Ended by Ctrl-C/SIGTERM: the signal thread exits with 130/143 once it is done.
+    cleanup::wait_if_interrupted();
+    ended.with_context(|| format!("{}: the FUSE session failed", mp.display()))?;
+    Ok(Outcome::Success)
+}

@@ -10,6 +10,9 @@ use crate::cli::{Global, UmountArgs};
 use crate::output;
 use crate::output::print_failure;
 
+/// How the source of a `pverescue fuse` mount starts in the mount table (`pverescue:PATH`).
+pub const FUSE_SOURCE_PREFIX: &str = "pverescue:";
+
 /// The JSON form of a completed unmount.
 #[derive(Debug, Serialize)]
 struct Unmounted {
@@ -30,7 +33,10 @@ pub fn run(g: &Global, a: &UmountArgs) -> Result<Outcome> {
         .source
         .strip_prefix("/dev/loop")
         .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-    if !is_loop {
+    // `pverescue fuse` mounts are ours too; unmounting one ends that command.
+    let is_ours = is_loop
+        || (entry.fstype.starts_with("fuse") && entry.source.starts_with(FUSE_SOURCE_PREFIX));
+    if !is_ours {
         print_failure(
             &anyhow!(
                 "{}: {} is mounted there, not a loop device: pverescue umount only releases what \

@@ -273,3 +273,141 @@ fn an_existing_socket_path_is_never_replaced() {
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
     assert_eq!(std::fs::read(&taken).unwrap(), b"mine");
 }
+
+/// True when FUSE tests can run (root and /dev/fuse); records the skip otherwise.
+fn fuse_possible(test: &str) -> bool {
+    if !testimg::privileged(test) {
+        return false;
+    }
+    if !Path::new("/dev/fuse").exists() {
+        testimg::skip(test, "/dev/fuse is missing");
+        return false;
+    }
+    true
+}
+
+/// Starts `pverescue fuse ARGS MP` and waits until the mount is there.
+fn start_fuse(args: &[&str], mp: &Path) -> Child {
+    let child = pverescue()
+        .arg("fuse")
+        .args(args)
+        .arg(mp)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pverescue fuse");
+    testimg::wait_for(
+        "the FUSE mount",
+        || testimg::findmnt(mp).is_some(),
+        || format!("{} is not mounted", mp.display()),
+    );
+    child
+}
+
+#[test]
+fn fuse_shows_every_disk_and_config_as_files_with_their_holes() {
+    if !fuse_possible("fuse_shows_every_disk_and_config_as_files_with_their_holes") {
+        return;
+    }
+    let dir = tempdir();
+    let mp = dir.path().join("mnt");
+    std::fs::create_dir(&mp).unwrap();
+    let snap = "vm/800/2026-12-01T21:00:00Z";
+    let child = start_fuse(
+        &[fixture().join("datastore").join(snap).to_str().unwrap()],
+        &mp,
+    );
+    let want = expected();
+    let mut names: Vec<String> = std::fs::read_dir(&mp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["drive-efidisk0.raw", "drive-scsi0.raw", "qemu-server.conf"]
+    );
+    for disk in ["drive-scsi0", "drive-efidisk0"] {
+        assert_eq!(
+            sha256_file(&mp.join(format!("{disk}.raw"))),
+            want[&format!("{snap}/{disk}.img.fidx")]
+        );
+    }
+    // The README's sha256 of the config.
+    assert_eq!(
+        sha256_file(&mp.join("qemu-server.conf")),
+        "6dd24a505132811ae10f93f8e8059f0a82af06fb01911f22752ce77c670d0511"
+    );
+    // SEEK_HOLE/SEEK_DATA through the kernel: chunk 1 (4..8 MiB) is the zero chunk.
+    let seek = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); \
+             print(os.lseek(fd, 0, os.SEEK_HOLE), os.lseek(fd, 4<<20, os.SEEK_DATA))",
+        )
+        .arg(mp.join("drive-scsi0.raw"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&seek.stdout).trim(),
+        format!("{} {}", 4 << 20, 8 << 20)
+    );
+    // Writing is refused.
+    assert!(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(mp.join("drive-scsi0.raw"))
+            .is_err()
+    );
+
+    let r = run(&["umount", mp.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(testimg::findmnt(&mp).is_none());
+}
+
+#[test]
+fn a_disk_shown_by_fuse_mounts_with_pverescue_mount_and_ctrl_c_unmounts_it() {
+    if !fuse_possible("a_disk_shown_by_fuse_mounts_with_pverescue_mount_and_ctrl_c_unmounts_it") {
+        return;
+    }
+    let gpt = testimg::GptImage::new(false);
+    let mp = gpt.mountpoint("fuse");
+    let child = start_fuse(&[gpt.path.to_str().unwrap()], &mp);
+    let exposed = mp.join("disk.raw");
+    assert_eq!(sha256_file(&exposed), testimg::sha256(&gpt.path));
+    let root = gpt.mountpoint("root");
+    let r = run(&[
+        "mount",
+        exposed.to_str().unwrap(),
+        root.to_str().unwrap(),
+        "-p",
+        "1",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(root.join("hello.txt")).unwrap(),
+        testimg::HELLO
+    );
+    let r = run(&["umount", root.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    testimg::assert_no_loop_for(&exposed);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(testimg::findmnt(&mp).is_none(), "Ctrl-C unmounts");
+}
