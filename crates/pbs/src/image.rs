@@ -23,7 +23,7 @@ use crate::key::Key;
 use crate::store::Datastore;
 
 /// Decoded chunks a [`FixedImage`] keeps for random reads.
-const CACHE_CHUNKS: usize = 8;
+const CACHE_CHUNKS: usize = 16;
 
 /// The chunk store of a datastore, read with the key of one snapshot (or none).
 ///
@@ -184,26 +184,46 @@ impl AlignedChunk {
     }
 }
 
-/// The last few decoded chunks of an index, by chunk number.
+/// The last few decoded chunks of an index, by chunk number. Readers of the same chunk wait
+/// for one decode instead of each decoding it (an NBD client reads a 4 MiB chunk in many small
+/// requests at once); different chunks decode in parallel.
 #[derive(Debug, Default)]
-struct ChunkCache(Mutex<Vec<(usize, Arc<Vec<u8>>)>>);
+struct ChunkCache(Mutex<Vec<(usize, Arc<Slot>)>>);
+
+/// One cached chunk: empty until its first reader has decoded it (the others wait on the lock).
+type Slot = Mutex<Option<Arc<Vec<u8>>>>;
 
 impl ChunkCache {
     /// Chunk `i`, from the cache or from `load`.
     fn get(&self, i: usize, load: impl FnOnce() -> Result<Vec<u8>>) -> Result<Arc<Vec<u8>>> {
-        {
-            let cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((_, c)) = cache.iter().find(|(j, _)| *j == i) {
-                return Ok(Arc::clone(c));
+        let slot = {
+            let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            match cache.iter().position(|(j, _)| *j == i) {
+                Some(at) => {
+                    // Most recently used last.
+                    let entry = cache.remove(at);
+                    let slot = Arc::clone(&entry.1);
+                    cache.push(entry);
+                    slot
+                }
+                None => {
+                    if cache.len() >= CACHE_CHUNKS {
+                        cache.remove(0);
+                    }
+                    let slot = Arc::new(Mutex::new(None));
+                    cache.push((i, Arc::clone(&slot)));
+                    slot
+                }
             }
+        };
+        let mut data = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(d) = &*data {
+            return Ok(Arc::clone(d));
         }
-        let data = Arc::new(load()?);
-        let mut cache = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CHUNKS {
-            cache.remove(0);
-        }
-        cache.push((i, Arc::clone(&data)));
-        Ok(data)
+        // A failed load leaves the slot empty: the next reader tries again (and fails alike).
+        let d = Arc::new(load()?);
+        *data = Some(Arc::clone(&d));
+        Ok(d)
     }
 }
 
@@ -615,4 +635,48 @@ pub fn restore_fixed(
         result
     })?;
     Ok(report)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cache_tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[test]
+    fn readers_of_one_chunk_share_one_decode_and_a_failure_is_retried() {
+        let cache = ChunkCache::default();
+        let loads = AtomicUsize::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let c = cache
+                        .get(3, || {
+                            loads.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Ok(vec![7u8; 16])
+                        })
+                        .unwrap();
+                    assert_eq!(*c, vec![7u8; 16]);
+                });
+            }
+        });
+        assert_eq!(loads.load(Ordering::SeqCst), 1, "eight readers, one decode");
+        let err = cache.get(4, || {
+            Err(Error::Truncated {
+                file: "x".into(),
+                what: "test",
+                at: 0,
+                needed: 1,
+                available: 0,
+            })
+        });
+        assert!(err.is_err());
+        assert_eq!(
+            *cache.get(4, || Ok(vec![1])).unwrap(),
+            vec![1],
+            "tried again"
+        );
+    }
 }
