@@ -592,7 +592,7 @@ pub fn segments(offset: u64, len: u64, zeros: &[Range<u64>]) -> Vec<(Range<u64>,
 }
 
 /// Serves requests of a negotiated connection until the client disconnects, with `workers`
-/// threads. Returns when the client sent `NBD_CMD_DISC` or closed the connection.
+/// threads (0: on this thread, one request at a time). Returns when the client sent `NBD_CMD_DISC` or closed the connection.
 pub fn transmission<R: Read, W: Write + Send>(
     r: &mut R,
     w: W,
@@ -607,7 +607,11 @@ pub fn transmission<R: Read, W: Write + Send>(
         export,
         events,
     };
-    let workers = workers.max(1);
+    if workers == 0 {
+        // Inline: every request answered before the next is read (the fuzz target's mode;
+        // threads would only add their own bookkeeping to its leak checks).
+        return requests(r, &Dispatch::Inline, &replier, negotiated);
+    }
     let (tx, rx): (SyncSender<Job>, Receiver<Job>) = sync_channel(workers * 2);
     let rx = Mutex::new(rx);
     let failed = std::sync::atomic::AtomicBool::new(false);
@@ -625,15 +629,20 @@ pub fn transmission<R: Read, W: Write + Send>(
                 }
             });
         }
-        let result = requests(r, &tx, &replier, negotiated);
-        drop(tx);
-        result
+        // The sender goes with this statement: the workers then finish and the scope joins them.
+        requests(r, &Dispatch::Workers(tx), &replier, negotiated)
     })
+}
+
+/// Where requests go: to the worker threads, or answered on the spot.
+enum Dispatch {
+    Workers(SyncSender<Job>),
+    Inline,
 }
 
 fn requests<R: Read, W: Write>(
     r: &mut R,
-    tx: &SyncSender<Job>,
+    dispatch: &Dispatch,
     replier: &Replier<'_, W>,
     negotiated: &Negotiated,
 ) -> Result<()> {
@@ -660,9 +669,11 @@ fn requests<R: Read, W: Write>(
         let in_range = offset
             .checked_add(u64::from(len))
             .is_some_and(|end| end <= size);
-        let send = |job: Job| {
-            tx.send(job)
-                .map_err(|_| Error::Connection(io::ErrorKind::BrokenPipe.into()))
+        let send = |job: Job| match dispatch {
+            Dispatch::Workers(tx) => tx
+                .send(job)
+                .map_err(|_| Error::Connection(io::ErrorKind::BrokenPipe.into())),
+            Dispatch::Inline => replier.run(job).map_err(Error::from),
         };
         match ty {
             CMD_READ => {

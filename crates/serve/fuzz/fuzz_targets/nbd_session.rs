@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
             io::sink(),
             &exports[n.export],
             &n,
-            1,
+            0,
             &serve::Quiet,
         );
     }
