@@ -31,6 +31,9 @@ struct SnapshotLine {
     protected: bool,
     archives: Vec<ArchiveLine>,
     encrypted: bool,
+    /// `encrypt` when an archive is encrypted, else `sign-only` when the manifest is signed,
+    /// else `none` (also for an unfinished snapshot).
+    crypt_mode: &'static str,
     verify_state: Option<String>,
     /// The group's owner (`root@pam`), from its `owner` file.
     owner: Option<String>,
@@ -70,6 +73,17 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
             })
             .unwrap_or_default(),
         encrypted: manifest.as_ref().is_some_and(pbs::Manifest::is_encrypted),
+        crypt_mode: match &manifest {
+            Some(m) if m.is_encrypted() => "encrypt",
+            Some(m)
+                if m.files
+                    .iter()
+                    .any(|f| f.crypt_mode == pbs::CryptMode::SignOnly) =>
+            {
+                "sign-only"
+            }
+            _ => "none",
+        },
         verify_state: manifest
             .as_ref()
             .and_then(|m| m.verify_state().map(str::to_owned)),
@@ -101,10 +115,16 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         if l.protected {
             marks.push("protected");
         }
-        if l.encrypted {
-            marks.push("encrypted");
+        match l.crypt_mode {
+            "encrypt" => marks.push("encrypted"),
+            "sign-only" => marks.push("signed"),
+            _ => {}
         }
-        if let Some(v) = &l.verify_state {
+        let verified = l
+            .verify_state
+            .as_ref()
+            .map(|v| format!("verify {}", output::text(v)));
+        if let Some(v) = &verified {
             marks.push(v.as_str());
         }
         let owner = l
@@ -367,7 +387,10 @@ struct VerifyJson {
     chunks: u64,
     chunks_crc_only: u64,
     bytes_read: u64,
+    /// Snapshots without a manifest, not checked (exit code 1 when nothing else is wrong).
+    unfinished: usize,
     bad_chunks: Vec<BadChunkJson>,
+    /// Nothing checked is damaged (unfinished snapshots aside).
     ok: bool,
 }
 
@@ -413,6 +436,19 @@ pub fn verify(
         report.bad_chunks.extend(r.bad_chunks);
     }
     let crc_only = report.snapshots.iter().any(|v| v.crc_only);
+    // An unfinished snapshot (no manifest: aborted, or still running when the copy was made)
+    // cannot be checked; it is reported, and is not a damaged backup.
+    let unfinished = report
+        .snapshots
+        .iter()
+        .filter(|v| !v.snapshot.finished)
+        .count();
+    let failed = report
+        .snapshots
+        .iter()
+        .filter(|v| v.snapshot.finished && !v.ok())
+        .count();
+    let ok = failed == 0 && report.bad_chunks.is_empty();
     if g.json {
         output::print_json(&VerifyJson {
             snapshots: report
@@ -430,6 +466,7 @@ pub fn verify(
             chunks: report.chunks,
             chunks_crc_only: report.chunks_crc_only,
             bytes_read: report.bytes_read,
+            unfinished,
             bad_chunks: report
                 .bad_chunks
                 .iter()
@@ -440,13 +477,19 @@ pub fn verify(
                     needed_by: b.needed_by.clone(),
                 })
                 .collect(),
-            ok: report.ok(),
+            ok,
         })?;
-    } else if !g.quiet || !report.ok() {
+    } else if !g.quiet || !ok {
         let mut out = std::io::stdout().lock();
         for v in &report.snapshots {
             let name = output::name(&v.snapshot.name()).into_owned();
-            if v.ok() {
+            if !v.snapshot.finished {
+                writeln!(
+                    out,
+                    "SKIP {name}: unfinished (no manifest: the backup was aborted or was still \
+                     running when the store was copied)"
+                )?;
+            } else if v.ok() {
                 let note = if v.crc_only {
                     " (encrypted, no key given: chunks CRC-checked only)"
                 } else {
@@ -455,9 +498,6 @@ pub fn verify(
                 writeln!(out, "OK   {name}{note}")?;
             } else {
                 let mut why: Vec<String> = v.problems.iter().map(ToString::to_string).collect();
-                if !v.snapshot.finished {
-                    why.push("unfinished (no manifest)".into());
-                }
                 if v.bad_chunks > 0 {
                     why.push(format!("needs {} bad chunk(s)", v.bad_chunks));
                 }
@@ -470,34 +510,45 @@ pub fn verify(
                 .iter()
                 .map(|(s, a)| format!("{s}/{a}"))
                 .collect();
+            // The error names the chunk's file, and so its digest.
             writeln!(
                 out,
-                "BAD  chunk {} ({}): {}; needed by {}",
-                b.digest,
-                b.path.display(),
+                "BAD  {}; needed by {}",
                 output::text(&b.error.to_string()),
                 output::text(&users.join(", "))
             )?;
         }
-        let failed = report.snapshots.iter().filter(|v| !v.ok()).count();
+        let skipped = if unfinished > 0 {
+            format!(", {unfinished} unfinished")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} snapshot{}: {} ok, {failed} failed; {} chunks checked ({} only by CRC)",
+            "{} snapshot{}: {} ok, {failed} failed{skipped}; {} chunks checked ({} only by CRC)",
             report.snapshots.len(),
             if report.snapshots.len() == 1 { "" } else { "s" },
-            report.snapshots.len() - failed,
+            report.snapshots.len() - failed - unfinished,
             report.chunks,
             report.chunks_crc_only
         )?;
     }
-    Ok(if !report.ok() {
+    Ok(if !ok {
         Outcome::Failed
-    } else if crc_only {
+    } else if crc_only || unfinished > 0 {
         // Nothing wrong was found, but not everything could be checked.
-        eprintln!(
-            "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
-             with --keyfile to check their contents"
-        );
+        if crc_only {
+            eprintln!(
+                "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
+                 with --keyfile to check their contents"
+            );
+        }
+        if unfinished > 0 {
+            eprintln!(
+                "pverescue: warning: {unfinished} unfinished snapshot(s) not checked (no \
+                 manifest)"
+            );
+        }
         Outcome::Warnings
     } else {
         Outcome::Success
