@@ -261,6 +261,18 @@ struct ImageJson {
     data_bytes: u64,
     zero_bytes: u64,
     verified: Option<bool>,
+    /// Ranges written as zeros with --zero-fill, because their chunk was missing or damaged.
+    zero_filled: Vec<RangeJson>,
+    /// Ranges taken from a `.bad` copy of their chunk with --zero-fill.
+    from_bad_copies: Vec<RangeJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RangeJson {
+    start: u64,
+    end: u64,
+    /// Why (zero-filled), or the `.bad` copy used.
+    what: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -681,7 +693,11 @@ pub fn extract(
                 &image,
                 Some(&mut w),
                 &mut bar,
-                &pbs::RestoreOptions::default(),
+                &pbs::RestoreOptions {
+                    zero_fill: a.zero_fill,
+                    bad_copies: a.zero_fill,
+                    ..Default::default()
+                },
             )
             .with_context(|| format!("{}: restore of {file} failed", snapshot.name()))?;
             bar.finish();
@@ -701,6 +717,24 @@ pub fn extract(
                 data_bytes: report.data_bytes,
                 zero_bytes: report.zero_bytes,
                 verified,
+                zero_filled: report
+                    .damaged
+                    .iter()
+                    .map(|d| RangeJson {
+                        start: d.range.start,
+                        end: d.range.end,
+                        what: d.error.to_string(),
+                    })
+                    .collect(),
+                from_bad_copies: report
+                    .from_bad_copies
+                    .iter()
+                    .map(|(r, p)| RangeJson {
+                        start: r.start,
+                        end: r.end,
+                        what: p.display().to_string(),
+                    })
+                    .collect(),
             });
         } else if let Some(name) = file.strip_suffix(".blob") {
             // Configs go into the directory; with only --map targets there is none.
@@ -723,7 +757,31 @@ pub fn extract(
     }
     created.commit();
     let seconds = started.elapsed().as_secs_f64();
-    let warned = !skipped.is_empty();
+    let repaired = images
+        .iter()
+        .any(|i| !i.zero_filled.is_empty() || !i.from_bad_copies.is_empty());
+    let warned = !skipped.is_empty() || repaired;
+    for i in &images {
+        for z in &i.zero_filled {
+            eprintln!(
+                "pverescue: warning: {}: bytes {}..{} written as zeros: {}",
+                output::name(&shown(&i.path)),
+                z.start,
+                z.end,
+                output::text(&z.what)
+            );
+        }
+        for b in &i.from_bad_copies {
+            eprintln!(
+                "pverescue: warning: {}: bytes {}..{} taken from {}, which a verify job had \
+                 marked as bad (it passes every check now)",
+                output::name(&shown(&i.path)),
+                b.start,
+                b.end,
+                output::text(&b.what)
+            );
+        }
+    }
     for s in &skipped {
         eprintln!(
             "pverescue: warning: {}: {} skipped: {}",
@@ -762,9 +820,15 @@ pub fn extract(
             } else {
                 ""
             };
+            let filled: u64 = i.zero_filled.iter().map(|z| z.end - z.start).sum();
+            let filled = if filled > 0 {
+                format!(", {} ZERO-FILLED", output::size(filled))
+            } else {
+                String::new()
+            };
             writeln!(
                 o,
-                "  disk   {:<28} {:>12}  ({} data, {} sparse{check})",
+                "  disk   {:<28} {:>12}  ({} data, {} sparse{filled}{check})",
                 output::name(&shown(&i.path)),
                 output::size(i.size),
                 output::size(i.data_bytes),

@@ -790,3 +790,81 @@ fn damaged_snapshots_fail_with_one_clear_error_and_leave_nothing() {
     }
     insta::assert_snapshot!("fixture_damage", report);
 }
+
+/// `--zero-fill`: a missing chunk and a damaged one become zeros, listed, exit 1; an intact
+/// `.bad` copy (a verify job's rename) is used instead. The expected image is the undamaged
+/// restore (itself checked against the oracle's sha256) with those ranges zeroed by hand.
+#[test]
+fn zero_fill_restores_around_bad_chunks_and_lists_every_range() {
+    let want = own_expected();
+    let snap = "vm/100/2026-01-01T00:00:00Z";
+    let tmp = tempdir();
+    let store = own_copy(tmp.path());
+    let good = tmp.path().join("good");
+    let r = run(&["-q", "extract", s(&store.join(snap)), s(&good)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let image = good.join("drive-scsi0.img");
+    assert_eq!(
+        sha256_file(&image),
+        want[&format!("{snap}/drive-scsi0.img.fidx")]
+    );
+    let fidx = std::fs::read(store.join(snap).join("drive-scsi0.img.fidx")).expect("fidx");
+    let chunk = |i: usize| {
+        let d: String = fidx[4096 + i * 32..4096 + (i + 1) * 32]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        store.join(".chunks").join(&d[..4]).join(&d)
+    };
+    // Chunk 1 (noise) damaged, chunk 8 (the short last one) missing, chunk 4 renamed to
+    // <digest>.0.bad but intact.
+    let mut b = std::fs::read(chunk(1)).expect("chunk 1");
+    b[500] ^= 0x80;
+    std::fs::write(chunk(1), b).expect("write");
+    std::fs::remove_file(chunk(8)).expect("rm");
+    let c4 = chunk(4);
+    std::fs::rename(
+        &c4,
+        c4.with_file_name(format!(
+            "{}.0.bad",
+            s(c4.file_name().expect("name").as_ref())
+        )),
+    )
+    .expect("rename");
+
+    let out = tmp.path().join("out");
+    let r = run(&["extract", s(&store.join(snap)), s(&out)]);
+    assert_eq!(r.code, 2, "refused without --zero-fill: {}", r.stderr);
+    assert!(left_in(&out).is_empty());
+    let r = run(&[
+        "--json",
+        "extract",
+        s(&store.join(snap)),
+        s(&out),
+        "--zero-fill",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let ranges = |key: &str| -> Vec<(u64, u64)> {
+        v["images"][0][key]
+            .as_array()
+            .expect("ranges")
+            .iter()
+            .map(|r| {
+                (
+                    r["start"].as_u64().expect("start"),
+                    r["end"].as_u64().expect("end"),
+                )
+            })
+            .collect()
+    };
+    let cs = 64 << 10;
+    assert_eq!(ranges("zero_filled"), [(cs, 2 * cs), (8 * cs, 536_576)]);
+    assert_eq!(ranges("from_bad_copies"), [(4 * cs, 5 * cs)]);
+    assert_eq!(r.stderr.matches("warning:").count(), 3, "{}", r.stderr);
+    let mut expected = std::fs::read(&image).expect("good image");
+    expected[cs as usize..2 * cs as usize].fill(0);
+    expected[8 * cs as usize..].fill(0);
+    let got = std::fs::read(out.join("drive-scsi0.img")).expect("restored");
+    assert!(got == expected, "zero-filled image differs");
+}
