@@ -412,6 +412,9 @@ struct VerdictJson {
     ok: bool,
     finished: bool,
     crc_only: bool,
+    /// `unsigned`, `verified` or `not-checked` (signed, no key given); null when the manifest
+    /// could not be read.
+    signature: Option<&'static str>,
     problems: Vec<String>,
     bad_chunks: usize,
 }
@@ -448,6 +451,10 @@ pub fn verify(
         report.bad_chunks.extend(r.bad_chunks);
     }
     let crc_only = report.snapshots.iter().any(|v| v.crc_only);
+    let sig_unchecked = report
+        .snapshots
+        .iter()
+        .any(|v| v.signature == Some(pbs::Signature::NotChecked));
     // An unfinished snapshot (no manifest: aborted, or still running when the copy was made)
     // cannot be checked; it is reported, and is not a damaged backup.
     let unfinished = report
@@ -471,6 +478,11 @@ pub fn verify(
                     ok: v.ok(),
                     finished: v.snapshot.finished,
                     crc_only: v.crc_only,
+                    signature: v.signature.map(|sig| match sig {
+                        pbs::Signature::Unsigned => "unsigned",
+                        pbs::Signature::Verified(_) => "verified",
+                        pbs::Signature::NotChecked => "not-checked",
+                    }),
                     problems: v.problems.iter().map(ToString::to_string).collect(),
                     bad_chunks: v.bad_chunks,
                 })
@@ -504,6 +516,8 @@ pub fn verify(
             } else if v.ok() {
                 let note = if v.crc_only {
                     " (encrypted, no key given: chunks CRC-checked only)"
+                } else if v.signature == Some(pbs::Signature::NotChecked) {
+                    " (signed, no key given: signature not checked)"
                 } else {
                     ""
                 };
@@ -547,12 +561,18 @@ pub fn verify(
     }
     Ok(if !ok {
         Outcome::Failed
-    } else if crc_only || unfinished > 0 {
+    } else if crc_only || sig_unchecked || unfinished > 0 {
         // Nothing wrong was found, but not everything could be checked.
         if crc_only {
             eprintln!(
                 "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
                  with --keyfile to check their contents"
+            );
+        }
+        if sig_unchecked {
+            eprintln!(
+                "pverescue: warning: signed (sign-only) manifests were not checked: give their \
+                 key with --keyfile to check their signatures"
             );
         }
         if unfinished > 0 {

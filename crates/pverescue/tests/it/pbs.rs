@@ -655,6 +655,24 @@ fn verify_prints_a_line_per_snapshot_then_every_bad_chunk_with_who_needs_it() {
     insta::assert_snapshot!("fixture_verify_clean", r.stdout);
     let r = run(&["verify", s(&store.join("vm/100/2026-01-02T00:00:00Z"))]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Without the key, a sign-only snapshot's data is checked, its signature not: exit 1.
+    let signed = store.join("host/signed/2026-01-01T00:00:00Z");
+    let r = run(&["verify", s(&signed)]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature not checked"), "{}", r.stdout);
+    let r = run(&["--json", "verify", s(&signed), "--keyfile", s(&key)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["snapshots"][0]["signature"], "verified", "{v:#}");
+    // Another key (not the one the manifest names) checks nothing either.
+    let r = run(&[
+        "verify",
+        s(&signed),
+        "--keyfile",
+        s(&own().join("other-key.json")),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature not checked"), "{}", r.stdout);
 
     // Chunk 4 (text) is shared by the first two snapshots of vm/100, the sign-only snapshot
     // and the namespace's copy; its digest is entry 4 of the fixed index, after the
