@@ -886,3 +886,18 @@ fn zero_fill_restores_around_bad_chunks_and_lists_every_range() {
     let got = std::fs::read(out.join("drive-scsi0.img")).expect("restored");
     assert!(got == expected, "zero-filled image differs");
 }
+
+#[test]
+fn zero_fill_is_refused_for_a_vma_archive() {
+    let tmp = tempdir();
+    let out = tmp.path().join("out");
+    let r = run(&[
+        "extract",
+        "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma",
+        s(&out),
+        "--zero-fill",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("Proxmox Backup Server"), "{}", r.stderr);
+    assert!(!out.exists());
+}
