@@ -6,7 +6,8 @@
 //!   `target/skips/`, written by `testimg::skip`). Under `PVERESCUE_REQUIRE_PRIVILEGED=1` (CI)
 //!   a test that would skip for lack of root, loop devices or a tool fails instead, and so does
 //!   a skipped e2e run; a feature the machine lacks (O_DIRECT) is only counted.
-//! - `cargo xtask fixtures`: rebuild `testdata/` with the real tools and write its provenance.
+//! - `cargo xtask fixtures [vma] [pbs]`: rebuild `testdata/vma/` with the real tools and
+//!   `testdata/pbs/` with `pbswrite` (checked by the Python oracle), with their provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
 //! - `cargo xtask bench-pbs`: a PBS snapshot restore against `zstd -dc` over its chunk payloads.
 //! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
