@@ -20,19 +20,7 @@ use crate::{output, root, run_cmd, tools};
 const GIB: u64 = 1 << 30;
 
 pub fn run(args: &[String]) -> Result<()> {
-    let mut sizes = vec![1u64];
-    let mut runs = 3usize;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--size-gib" => {
-                let v = it.next().context("--size-gib needs a number")?;
-                sizes = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
-            }
-            "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
-            other => bail!("unknown bench option {other} (use --size-gib 1,4 --runs 3)"),
-        }
-    }
+    let (sizes, runs) = size_args("bench", args, &[1])?;
     let bin = prepare()?;
     let work = root().join("target/bench");
     fs::create_dir_all(&work)?;
@@ -127,6 +115,24 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
     Ok(())
 }
 
+/// `--size-gib N[,N…] --runs N` of a bench called `name` (defaults: `sizes`, 3 runs).
+pub(crate) fn size_args(name: &str, args: &[String], sizes: &[u64]) -> Result<(Vec<u64>, usize)> {
+    let mut sizes = sizes.to_vec();
+    let mut runs = 3usize;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size-gib" => {
+                let v = it.next().context("--size-gib needs a number")?;
+                sizes = v.split(',').map(str::parse).collect::<Result<_, _>>()?;
+            }
+            "--runs" => runs = it.next().context("--runs needs a number")?.parse()?,
+            other => bail!("unknown {name} option {other} (use --size-gib 1,4 --runs 3)"),
+        }
+    }
+    Ok((sizes, runs))
+}
+
 /// What every bench needs first: the real tools, GNU time, and a release build of pverescue.
 pub(crate) fn prepare() -> Result<PathBuf> {
     tools::ensure_all()?;
@@ -172,36 +178,53 @@ pub(crate) fn paired(
 }
 
 /// The median of at least one timing.
-fn middle(mut v: Vec<f64>) -> f64 {
+pub(crate) fn middle(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs a shell command under GNU time; returns (wall seconds, peak RSS KiB).
 pub(crate) fn time_shell(script: &str) -> Result<(f64, u64)> {
+    let t = time_shell_full(script)?;
+    Ok((t.wall, t.rss_kib))
+}
+
+/// What GNU time measured of one command.
+pub(crate) struct Timing {
+    /// Wall seconds.
+    pub wall: f64,
+    /// User + system CPU seconds (of the command and the children it waited for).
+    pub cpu: f64,
+    /// Peak resident set, KiB (the largest process, from `wait4`).
+    pub rss_kib: u64,
+}
+
+/// Runs a shell command under GNU time.
+pub(crate) fn time_shell_full(script: &str) -> Result<Timing> {
     let tmp = std::env::temp_dir().join(format!("xtask-time-{}", std::process::id()));
     let start = Instant::now();
     let status = Command::new("/usr/bin/time")
         .arg("-f")
-        .arg("%M")
+        .arg("%M %U %S")
         .arg("-o")
         .arg(&tmp)
         .args(["sh", "-c", script])
         .stdout(Stdio::null())
         .status()?;
-    let secs = start.elapsed().as_secs_f64();
+    let wall = start.elapsed().as_secs_f64();
     if !status.success() {
         bail!("`{script}` failed with {status}");
     }
-    let kib = fs::read_to_string(&tmp)?
-        .trim()
-        .lines()
-        .last()
-        .unwrap_or("0")
-        .parse()
-        .unwrap_or(0);
+    let text = fs::read_to_string(&tmp)?;
     let _ = fs::remove_file(&tmp);
-    Ok((secs, kib))
+    let last = text.trim().lines().last().unwrap_or("");
+    let f: Vec<&str> = last.split_whitespace().collect();
+    let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    Ok(Timing {
+        wall,
+        cpu: num(1) + num(2),
+        rss_kib: f.first().and_then(|v| v.parse().ok()).unwrap_or(0),
+    })
 }
 
 pub(crate) fn shell(script: &str) -> Result<()> {
@@ -212,6 +235,16 @@ pub(crate) fn shell(script: &str) -> Result<()> {
 pub(crate) fn make_image(path: &Path, size: u64) -> Result<()> {
     let file = File::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 20, &file);
+    write_image(&mut out, size, false)?;
+    out.flush()?;
+    drop(out);
+    file.set_len(size)?;
+    Ok(())
+}
+
+/// Writes the bench mix to `out`: ¼ pseudo-random, ½ system binaries (repeated), then the
+/// last ¼ as zeros when `zeros` (else the caller leaves it as a hole).
+pub(crate) fn write_image(out: &mut dyn std::io::Write, size: u64, zeros: bool) -> Result<()> {
     let quarter = size / 4;
     let mut written = 0;
     let mut seed = 1;
@@ -233,9 +266,15 @@ pub(crate) fn make_image(path: &Path, size: u64) -> Result<()> {
             }
         }
     }
-    out.flush()?;
-    drop(out);
-    file.set_len(size)?;
+    if zeros {
+        let block = vec![0u8; 1 << 20];
+        let mut left = size.saturating_sub(written + 2 * quarter);
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            out.write_all(&block[..n])?;
+            left -= n as u64;
+        }
+    }
     Ok(())
 }
 

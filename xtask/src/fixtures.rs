@@ -1,4 +1,5 @@
-//! `cargo xtask fixtures`: rebuild `testdata/vma/` with the real tools and record provenance.
+//! `cargo xtask fixtures`: rebuild `testdata/vma/` with the real tools and record provenance;
+//! `testdata/pbs/` comes from the `pbs` submodule.
 //!
 //! Disk contents come from real partitioning and mkfs tools; the VMA archive is written by our own
 //! `pverescue create` (no real VMA writer runs outside a Proxmox host); every compressed form comes
@@ -27,7 +28,29 @@ fn dir() -> PathBuf {
     root().join("testdata/vma")
 }
 
-pub fn run(_args: &[String]) -> Result<()> {
+pub(crate) mod pbs;
+
+/// `cargo xtask fixtures [vma] [pbs]`: the VMA fixtures (real tools) and the PBS datastores
+/// (`pbswrite`, checked by the Python oracle); both without arguments.
+pub fn run(args: &[String]) -> Result<()> {
+    for a in args {
+        if a != "vma" && a != "pbs" {
+            bail!("unknown fixture set {a} (use vma, pbs or nothing for both)");
+        }
+    }
+    let all = args.is_empty();
+    if all || args.iter().any(|a| a == "vma") {
+        vma()?;
+    }
+    if all || args.iter().any(|a| a == "pbs") {
+        tools::ensure_all()?;
+        pbs::run()?;
+    }
+    Ok(())
+}
+
+/// `testdata/vma/`.
+fn vma() -> Result<()> {
     tools::ensure_all()?;
     let bin = crate::build_pverescue()?;
     let out = dir();
@@ -478,6 +501,6 @@ impl Provenance {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

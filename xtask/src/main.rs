@@ -6,8 +6,10 @@
 //!   `target/skips/`, written by `testimg::skip`). Under `PVERESCUE_REQUIRE_PRIVILEGED=1` (CI)
 //!   a test that would skip for lack of root, loop devices or a tool fails instead, and so does
 //!   a skipped e2e run; a feature the machine lacks (O_DIRECT) is only counted.
-//! - `cargo xtask fixtures`: rebuild `testdata/` with the real tools and write its provenance.
+//! - `cargo xtask fixtures [vma] [pbs]`: rebuild `testdata/vma/` with the real tools and
+//!   `testdata/pbs/` with `pbswrite` (checked by the Python oracle), with their provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
+//! - `cargo xtask bench-pbs`: a PBS snapshot restore against `zstd -dc` over its chunk payloads.
 //! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
 //! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
 //! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
@@ -17,6 +19,7 @@
 
 mod bench;
 mod bench_diff;
+mod bench_pbs;
 mod dist;
 mod docs;
 mod e2e;
@@ -45,6 +48,7 @@ fn run() -> Result<()> {
         Some("fixtures") => fixtures::run(rest),
         Some("bench") => bench::run(rest),
         Some("bench-diff") => bench_diff::run(rest),
+        Some("bench-pbs") => bench_pbs::run(rest),
         Some("install-test-deps") => tools::ensure_all(),
         Some("dist") => dist::run(rest),
         Some("image") => image::run(rest),
@@ -57,9 +61,10 @@ fn run() -> Result<()> {
                  commands:\n  \
                  test               install test dependencies, then run every test\n  \
                  install-test-deps  only install the Debian packages and Python modules the tests use\n  \
-                 fixtures           rebuild testdata/ with the real tools (writes testdata/README.md)\n  \
+                 fixtures [vma] [pbs]  rebuild testdata/ (VMA: real tools; PBS: pbswrite, checked by the oracle)\n  \
                  bench [--size-gib N]  compare restore speed with the real tools\n  \
                  bench-diff [--size-mib N]  differential restore and patch speed against xdelta3\n  \
+                 bench-pbs [--size-gib 1,4]  PBS snapshot restore against zstd -dc, and peak RSS\n  \
                  dist               static binary and rescue bundle in target/dist/\n  \
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \

@@ -227,21 +227,28 @@ fn decompress(data: &[u8], out: &mut [u8], file: &Path, at: u64) -> Result<usize
     // A bulk call handles concatenated frames and frames without a content size, and never
     // writes past the end of `out`.
     let limit = out.len();
-    let mut z = zstd::bulk::Decompressor::new().map_err(|e| Error::Decompress {
+    // One decompression context per thread, reused: creating one costs more than decoding a
+    // small chunk.
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let failed = |e: std::io::Error| Error::Decompress {
         file: file.to_path_buf(),
         at,
-        reason: e.to_string(),
-    })?;
-    z.decompress_to_buffer(data, out)
-        .map_err(|e| Error::Decompress {
-            file: file.to_path_buf(),
-            at,
-            reason: if e.to_string().contains("too small") {
-                format!("it decodes to more than {limit} bytes")
-            } else {
-                e.to_string()
-            },
-        })
+        reason: if e.to_string().contains("too small") {
+            format!("it decodes to more than {limit} bytes")
+        } else {
+            e.to_string()
+        },
+    };
+    DCTX.with_borrow_mut(|slot| {
+        let z = match slot {
+            Some(z) => z,
+            None => slot.insert(zstd::bulk::Decompressor::new().map_err(failed)?),
+        };
+        z.decompress_to_buffer(data, out).map_err(failed)
+    })
 }
 
 pub(crate) fn truncated(

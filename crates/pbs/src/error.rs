@@ -221,9 +221,12 @@ impl Error {
             }
             Error::Decrypt { .. } => "a wrong key or a damaged file: check that the key's fingerprint is the one the snapshot's manifest names (key-fingerprint); if it is, the file is damaged".into(),
             Error::NeedPassphrase { .. } => "give the passphrase the key was created with".into(),
-            Error::MissingChunk { .. } => "copy the chunk from another copy of the datastore (same path under .chunks/), or restore with zero-filling and check what the gap hits".into(),
-            Error::Checksum { what, .. } if what.starts_with("chunk") || what.starts_with("blob") => {
-                "the file is damaged: copy it from another copy of the datastore, or restore with zero-filling".into()
+            Error::MissingChunk { .. } => "copy the chunk from another copy of the datastore (same path under .chunks/), or restore around it with `pverescue extract --zero-fill` and check what the gap hits".into(),
+            Error::Checksum { file, .. } if file.components().any(|c| c.as_os_str() == ".chunks") => {
+                "the chunk is damaged: copy it from another copy of the datastore, or restore around it with `pverescue extract --zero-fill`".into()
+            }
+            Error::Checksum { what, .. } if what.starts_with("blob") => {
+                "the file is damaged: copy it from another copy of the datastore".into()
             }
             Error::ManifestMismatch { .. } | Error::Checksum { .. } | Error::Truncated { .. } => {
                 "the file was changed or damaged after the backup: copy it from another copy of the datastore".into()
@@ -234,7 +237,7 @@ impl Error {
             | Error::Decompress { .. }
             | Error::CryptMode { .. } => {
                 "the file is damaged or is not what its name says: copy it from another copy of \
-                 the datastore; damaged chunks can be zero-filled in a restore"
+                 the datastore; damaged chunks can be restored around with --zero-fill"
                     .into()
             }
             Error::Signature { .. } => "the manifest was changed after the backup, or the key is not the one it was signed with".into(),

@@ -79,17 +79,27 @@ impl Chunks {
         index: &Path,
         entry: u64,
     ) -> Result<()> {
-        let file = self.store.chunk_path(digest);
-        let bytes = self
-            .store
-            .read_chunk(digest)?
-            .ok_or_else(|| Error::MissingChunk {
-                file: file.clone(),
+        self.load_into_with(digest, out, index, entry, &mut Vec::new())
+    }
+
+    /// [`Chunks::load_into`], reading the chunk file into `file_buf` (whose memory is reused).
+    pub fn load_into_with(
+        &self,
+        digest: &[u8; 32],
+        out: &mut [u8],
+        index: &Path,
+        entry: u64,
+        file_buf: &mut Vec<u8>,
+    ) -> Result<()> {
+        if !self.store.read_chunk_into(digest, file_buf)? {
+            return Err(Error::MissingChunk {
+                file: self.store.chunk_path(digest),
                 digest: hex(digest),
                 index: index.to_path_buf(),
                 entry,
-            })?;
-        self.decode_into(&bytes, digest, out, &file)
+            });
+        }
+        self.decode_into(file_buf, digest, out, &self.store.chunk_path(digest))
     }
 
     /// Checks and decodes the bytes of a chunk file, which must decode to `len` bytes.
@@ -171,6 +181,16 @@ impl AlignedChunk {
         let start =
             (sink::DATA_ALIGN - buf.as_ptr() as usize % sink::DATA_ALIGN) % sink::DATA_ALIGN;
         AlignedChunk { buf, start, len }
+    }
+
+    /// This buffer holding `len` bytes (whatever it held before), or a new one if it is too
+    /// small: decoders fill it whole, so it need not be cleared.
+    pub fn reuse(self, len: usize) -> AlignedChunk {
+        if self.buf.len() - self.start >= len {
+            AlignedChunk { len, ..self }
+        } else {
+            AlignedChunk::new(len)
+        }
     }
 
     /// The bytes.
@@ -307,6 +327,31 @@ impl FixedImage {
         let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
         self.chunks
             .load_aligned(&self.index.digests[i], len, &self.index.file, i as u64)
+    }
+
+    /// [`FixedImage::load_aligned`] into `out` (reused when it is large enough; every byte is
+    /// overwritten), reading the chunk file into `file_buf`.
+    fn load_reusing(
+        &self,
+        i: usize,
+        out: Option<AlignedChunk>,
+        file_buf: &mut Vec<u8>,
+    ) -> Result<AlignedChunk> {
+        let r = self.index.chunk_range(i);
+        let len = usize::try_from(r.end - r.start).unwrap_or(usize::MAX);
+        let len = chunk_len(len, &self.index.file, i as u64)?;
+        let mut out = match out {
+            Some(b) => b.reuse(len),
+            None => AlignedChunk::new(len),
+        };
+        self.chunks.load_into_with(
+            &self.index.digests[i],
+            out.as_mut_slice(),
+            &self.index.file,
+            i as u64,
+            file_buf,
+        )?;
+        Ok(out)
     }
 
     /// Chunk `i` from the first of its `.bad` copies that passes every check, and that copy.
@@ -518,15 +563,19 @@ pub fn restore_fixed(
     let stop = AtomicBool::new(false);
     let written = Mutex::new(0usize);
     let advanced = Condvar::new();
+    // Buffers the writer is done with, for the decoders to fill again (at most a window's).
+    let spare: Mutex<Vec<AlignedChunk>> = Mutex::new(Vec::new());
     let mut report = RestoreReport::default();
     std::thread::scope(|s| {
         let (tx, rx) = std::sync::mpsc::channel::<(usize, Decoded)>();
         for t in 0..threads {
             let tx = tx.clone();
-            let (next, stop, written, advanced) = (&next, &stop, &written, &advanced);
+            let (next, stop, written, advanced, spare) =
+                (&next, &stop, &written, &advanced, &spare);
             let spawned = std::thread::Builder::new()
                 .name(format!("pbs-decode-{t}"))
                 .spawn_scoped(s, move || {
+                    let mut file_buf = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         if i >= n {
@@ -544,7 +593,8 @@ pub fn restore_fixed(
                         let d = if image.is_zero_chunk(i) {
                             Decoded::Zero
                         } else {
-                            match image.load_aligned(i) {
+                            let buf = spare.lock().unwrap_or_else(|p| p.into_inner()).pop();
+                            match image.load_reusing(i, buf, &mut file_buf) {
                                 Ok(v) => Decoded::Data(v, None),
                                 Err(e) => {
                                     match opts.bad_copies.then(|| image.load_bad_copy(i)).flatten()
@@ -576,6 +626,7 @@ pub fn restore_fixed(
                     if let Some(w) = out.as_deref_mut() {
                         w.write(r.start, v.as_slice())?;
                     }
+                    spare.lock().unwrap_or_else(|p| p.into_inner()).push(v);
                     report.data_bytes += len;
                     if let Some(path) = from_bad {
                         report.from_bad_copies.push((r.clone(), path));

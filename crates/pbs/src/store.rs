@@ -15,6 +15,19 @@ pub const SEARCH_DEPTH: usize = 4;
 
 /// Reads a whole file, refusing one longer than `limit` before allocating for it.
 pub(crate) fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    read_bounded_into(path, limit, what, &mut buf)?;
+    Ok(buf)
+}
+
+/// [`read_bounded`] into `buf` (cleared first), whose memory is reused.
+pub(crate) fn read_bounded_into(
+    path: &Path,
+    limit: u64,
+    what: &'static str,
+    buf: &mut Vec<u8>,
+) -> Result<()> {
+    buf.clear();
     let f = fs::File::open(path).map_err(io_err("open", path))?;
     let len = f.metadata().map_err(io_err("stat", path))?.len();
     if len > limit {
@@ -26,10 +39,10 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Resul
             limit,
         });
     }
-    let mut buf = Vec::with_capacity(len as usize);
+    buf.reserve(len as usize);
     // The file may grow meanwhile: never read more than the limit.
     f.take(limit + 1)
-        .read_to_end(&mut buf)
+        .read_to_end(buf)
         .map_err(io_err("read", path))?;
     if buf.len() as u64 > limit {
         return Err(Error::Limit {
@@ -40,7 +53,7 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &'static str) -> Resul
             limit,
         });
     }
-    Ok(buf)
+    Ok(())
 }
 
 /// A small text file (`owner`, `notes`), trimmed; `None` when absent or unreadable.
@@ -503,12 +516,18 @@ impl Datastore {
     /// directory missing too, as in copies that drop empty directories) or empty (an S3 cache
     /// entry whose data was evicted).
     pub fn read_chunk(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>> {
+        let mut buf = Vec::new();
+        Ok(self.read_chunk_into(digest, &mut buf)?.then_some(buf))
+    }
+
+    /// [`Datastore::read_chunk`] into `buf`, whose memory is reused: false when the chunk is
+    /// missing (or an empty S3 cache placeholder).
+    pub fn read_chunk_into(&self, digest: &[u8; 32], buf: &mut Vec<u8>) -> Result<bool> {
         let path = self.chunk_path(digest);
-        match read_bounded(&path, MAX_BLOB_FILE, "chunk file size") {
-            Ok(b) if b.is_empty() => Ok(None),
-            Ok(b) => Ok(Some(b)),
+        match read_bounded_into(&path, MAX_BLOB_FILE, "chunk file size", buf) {
+            Ok(()) => Ok(!buf.is_empty()),
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                Ok(None)
+                Ok(false)
             }
             Err(e) => Err(e),
         }

@@ -41,6 +41,47 @@ impl WKey {
         pbkdf2::pbkdf2_hmac::<Sha256>(&raw, b"_id_key", 10, &mut id_key);
         WKey { raw, id_key }
     }
+
+    /// The fingerprint, as colon hex (spec §4).
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(Sha256::digest(b"Proxmox Backup Encryption Key Fingerprint"));
+        h.update(self.id_key);
+        let fp: Vec<String> = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        fp.join(":")
+    }
+
+    /// A PBS key file holding the raw key without a password (`"kdf": null`, spec §4).
+    pub fn key_file_json(&self) -> String {
+        let t = "2026-01-01T00:00:00Z";
+        let json = serde_json::json!({
+            "kdf": null,
+            "created": t,
+            "modified": t,
+            "data": base64(&self.raw),
+            "fingerprint": self.fingerprint(),
+        });
+        serde_json::to_string_pretty(&json).unwrap() + "\n"
+    }
+}
+
+/// Standard base64 with padding (RFC 4648).
+pub fn base64(data: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// Encodes `data` as a blob of `kind` (IV derived from `seq`, as any random IV would do).
@@ -91,6 +132,14 @@ pub struct Writer {
     seq: u64,
 }
 
+/// A fixed index being written chunk by chunk.
+pub struct FidxStream {
+    body: Vec<u8>,
+    size: u64,
+    cs: usize,
+    last_short: bool,
+}
+
 pub struct FileInfo {
     pub name: String,
     pub size: u64,
@@ -124,12 +173,59 @@ impl Writer {
     /// Stores a chunk as `kind` (an encrypted kind when the writer has a key) and returns its
     /// digest.
     pub fn chunk(&mut self, data: &[u8], kind: Kind) -> [u8; 32] {
+        self.chunk_blob(data, kind).0
+    }
+
+    /// [`Writer::chunk`], also returning the bytes of the chunk file.
+    pub fn chunk_blob(&mut self, data: &[u8], kind: Kind) -> ([u8; 32], Vec<u8>) {
         let d = self.digest(data);
         let p = self.chunk_path(&d);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         self.seq += 1;
-        std::fs::write(p, encode_blob(data, kind, self.key.as_ref(), self.seq)).unwrap();
-        d
+        let blob = encode_blob(data, kind, self.key.as_ref(), self.seq);
+        std::fs::write(p, &blob).unwrap();
+        (d, blob)
+    }
+
+    /// Starts a fixed index of chunk size `cs` written chunk by chunk ([`Writer::fidx_push`]),
+    /// for images too large to hold in memory.
+    pub fn fidx_stream(&self, cs: usize) -> FidxStream {
+        FidxStream {
+            body: Vec::new(),
+            size: 0,
+            cs,
+            last_short: false,
+        }
+    }
+
+    /// Stores the next chunk of `f` as `kind` and returns the chunk file's bytes. Every chunk
+    /// but the last must be exactly the chunk size.
+    pub fn fidx_push(&mut self, f: &mut FidxStream, data: &[u8], kind: Kind) -> Vec<u8> {
+        assert!(!f.last_short, "a short chunk must be the last");
+        assert!(
+            !data.is_empty() && data.len() <= f.cs,
+            "chunk of {} bytes",
+            data.len()
+        );
+        f.last_short = data.len() < f.cs;
+        let (d, blob) = self.chunk_blob(data, kind);
+        f.body.extend_from_slice(&d);
+        f.size += data.len() as u64;
+        blob
+    }
+
+    /// Writes the index `f` as `<dir>/<name>`.
+    pub fn fidx_finish(&self, f: FidxStream, dir: &Path, name: &str) -> FileInfo {
+        let csum: [u8; 32] = Sha256::digest(&f.body).into();
+        let mut file = fidx_header(csum, f.size, f.cs as u64);
+        file.extend_from_slice(&f.body);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(name), file).unwrap();
+        FileInfo {
+            name: name.into(),
+            size: f.size,
+            csum,
+        }
     }
 
     fn kinds(&self) -> [Kind; 2] {
@@ -143,20 +239,11 @@ impl Writer {
     /// Writes `image` as `<dir>/<name>` in chunks of `cs`, alternating the two kinds.
     pub fn fidx(&mut self, dir: &Path, name: &str, image: &[u8], cs: usize) -> FileInfo {
         let kinds = self.kinds();
-        let mut body = Vec::new();
+        let mut f = self.fidx_stream(cs);
         for (i, piece) in image.chunks(cs).enumerate() {
-            body.extend_from_slice(&self.chunk(piece, kinds[i % 2]));
+            self.fidx_push(&mut f, piece, kinds[i % 2]);
         }
-        let csum: [u8; 32] = Sha256::digest(&body).into();
-        let mut file = fidx_header(csum, image.len() as u64, cs as u64);
-        file.extend_from_slice(&body);
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join(name), file).unwrap();
-        FileInfo {
-            name: name.into(),
-            size: image.len() as u64,
-            csum,
-        }
+        self.fidx_finish(f, dir, name)
     }
 
     /// Writes `stream` as a dynamic index cut at `cuts` (exclusive ends, the last = length).
@@ -219,6 +306,23 @@ impl Writer {
         mode: &str,
         sign: Option<&WKey>,
     ) {
+        self.manifest_with(dir, ty, id, time, files, mode, sign, &serde_json::json!({}));
+    }
+
+    /// [`Writer::manifest_as`] with more `unprotected` fields (`verify_state`, `notes`: not
+    /// covered by the signature, spec §6).
+    #[allow(clippy::too_many_arguments)]
+    pub fn manifest_with(
+        &self,
+        dir: &Path,
+        ty: &str,
+        id: &str,
+        time: i64,
+        files: &[FileInfo],
+        mode: &str,
+        sign: Option<&WKey>,
+        extra: &serde_json::Value,
+    ) {
         let hex = |d: &[u8]| d.iter().map(|b| format!("{b:02x}")).collect::<String>();
         let list: Vec<serde_json::Value> = files
             .iter()
@@ -230,21 +334,22 @@ impl Writer {
         // serde_json's default map is sorted, and compact output has no whitespace: the
         // canonical form of spec §6.
         let canonical = serde_json::to_string(&m).unwrap();
-        let (sig, unprotected) = match sign {
+        let (sig, mut unprotected) = match sign {
             Some(k) => {
                 let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&k.id_key).unwrap();
                 mac.update(canonical.as_bytes());
-                let mut h = Sha256::new();
-                h.update(Sha256::digest(b"Proxmox Backup Encryption Key Fingerprint"));
-                h.update(k.id_key);
-                let fp: Vec<String> = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
                 (
                     serde_json::json!(hex(&mac.finalize().into_bytes())),
-                    serde_json::json!({"key-fingerprint": fp.join(":")}),
+                    serde_json::json!({"key-fingerprint": k.fingerprint()}),
                 )
             }
             None => (serde_json::Value::Null, serde_json::json!({})),
         };
+        if let Some(extra) = extra.as_object() {
+            for (k, v) in extra {
+                unprotected[k] = v.clone();
+            }
+        }
         m["signature"] = sig;
         m["unprotected"] = unprotected;
         let json = serde_json::to_vec_pretty(&m).unwrap();

@@ -247,7 +247,15 @@ pub struct PbsKeys {
                         pverescue extract backup.vma.lzo /srv/restore -d drive-scsi0\n  \
                         ssh backuphost cat backup.vma.zst | pverescue extract - /srv/restore\n  \
                         pverescue extract backup.vma.zst --map drive-scsi0=/dev/sdb --yes --verify\n  \
-                        pverescue extract backup.vma.zst /srv/restore --map scsi1=skip"
+                        pverescue extract backup.vma.zst /srv/restore --map scsi1=skip\n\n\
+                        A Proxmox Backup Server snapshot (or a group: its newest finished \
+                        snapshot) is restored the same way: X.img.fidx as DIR/X.img and \
+                        X.conf.blob as DIR/X.conf, every chunk checked (CRC-32, SHA-256, and \
+                        the AES-256-GCM tag with --keyfile).\n\n\
+                        Examples:\n  pverescue extract /mnt/usb/store/vm/100 /srv/restore\n  \
+                        pverescue extract /mnt/usb/store/vm/100/2024-01-02T03:04:05Z /srv/restore \\\n      \
+                        --keyfile /root/pbs.key -a drive-scsi0\n  \
+                        pverescue extract /mnt/usb/store/vm/100 --map scsi0=/dev/sdb --yes --verify"
 )]
 pub struct ExtractArgs {
     /// The archive, or - for standard input.
@@ -282,6 +290,11 @@ pub struct ExtractArgs {
     /// repeatable).
     #[arg(short = 'a', long = "archive", id = "select", value_name = "ARCHIVE")]
     pub select: Vec<String>,
+    /// Proxmox Backup Server: restore around missing or damaged chunks instead of stopping:
+    /// a copy a verify job renamed to <digest>.N.bad is used when it passes every check, else
+    /// zeros are written; every such range is listed and the exit code is 1.
+    #[arg(long)]
+    pub zero_fill: bool,
     #[command(flatten)]
     pub keys: PbsKeys,
     #[command(flatten)]

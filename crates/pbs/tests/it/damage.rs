@@ -417,3 +417,37 @@ fn bad_copies_are_used_only_when_asked_and_only_when_they_check_out() {
     );
     assert!(report.damaged.is_empty());
 }
+
+#[test]
+fn a_failed_zstd_decode_leaves_nothing_behind_for_the_next_blob() {
+    // Decoders keep one zstd context per thread: a frame that fails half-way must not change
+    // what the next blob decodes to (contexts are reset per call).
+    let file = Path::new("test.blob");
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i % 251) as u8 ^ (i >> 9) as u8)
+        .collect();
+    let good = encode_blob(&data, Kind::Zstd, None, 0);
+    // Cut half-way through the frame, the CRC fixed up so that the damage reaches zstd; and a
+    // flipped byte (which may or may not be caught: level-1 frames carry no checksum).
+    let mut cut = good[..good.len() / 2].to_vec();
+    let crc = crc32fast::hash(&cut[12..]).to_le_bytes();
+    cut[8..12].copy_from_slice(&crc);
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    let crc = crc32fast::hash(&flipped[12..]).to_le_bytes();
+    flipped[8..12].copy_from_slice(&crc);
+    for _ in 0..3 {
+        let b = pbs::Blob::parse(&cut, file).unwrap();
+        assert!(matches!(
+            b.decode(None, data.len(), file),
+            Err(pbs::Error::Decompress { .. })
+        ));
+        let b = pbs::Blob::parse(&good, file).unwrap();
+        assert_eq!(b.decode(None, data.len(), file).unwrap(), data);
+        let b = pbs::Blob::parse(&flipped, file).unwrap();
+        assert_ne!(b.decode(None, data.len(), file).ok(), Some(data.clone()));
+        let b = pbs::Blob::parse(&good, file).unwrap();
+        assert_eq!(b.decode(None, data.len(), file).unwrap(), data);
+    }
+}

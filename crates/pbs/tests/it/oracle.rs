@@ -68,6 +68,90 @@ fn the_oracle_reads_the_sample_like_the_readme() {
     );
 }
 
+#[test]
+fn the_oracle_checks_a_whole_snapshot_like_the_readme() {
+    // `read-snapshot` (which `cargo xtask fixtures pbs` trusts for testdata/pbs) checks the
+    // signed manifest and decodes every archive: checked here against the sample's README.
+    let store = sample_store();
+    let snap = store.join("ns/offsite/vm/801/2026-12-03T03:00:00Z");
+    let args = |key: &'static str| {
+        vec![
+            "read-snapshot".to_owned(),
+            store.to_str().unwrap().to_owned(),
+            snap.to_str().unwrap().to_owned(),
+            "--key".to_owned(),
+            key.to_owned(),
+        ]
+    };
+    let a = args(SAMPLE_KEY);
+    let Some(out) = oracle(&a.iter().map(String::as_str).collect::<Vec<_>>()) else {
+        return;
+    };
+    let mut lines: Vec<&str> = out.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "45556f31c69e2e8ed04046f0f43c1fc44d1006d3f6f88dc44dd04eca6301393b 12845056 drive-scsi0.img.fidx",
+            "6dd24a505132811ae10f93f8e8059f0a82af06fb01911f22752ce77c670d0511 140 qemu-server.conf.blob",
+        ]
+    );
+    // A wrong key fails the signature check: the oracle can say no.
+    let wrong = args("00000000000000000000000000000000000000000000000000000000000000ff");
+    let out = python().unwrap().args(&wrong).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad manifest signature"));
+}
+
+#[test]
+fn the_oracle_still_agrees_with_the_testdata_readme() {
+    // testdata/pbs (`cargo xtask fixtures pbs`) lists what the oracle decoded when it was
+    // made; a store edited since, or a README out of date, fails here.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/pbs");
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let key = readme
+        .split("raw key `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .unwrap()
+        .to_owned();
+    let mut want: Vec<String> = readme
+        .lines()
+        .filter(|l| l.len() > 64 && l.as_bytes()[..64].iter().all(u8::is_ascii_hexdigit))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    let mut snapshots: Vec<String> = want
+        .iter()
+        .filter_map(|l| {
+            l.rsplit_once('/')
+                .map(|(a, _)| a.split(' ').nth(2).unwrap().to_owned())
+        })
+        .collect();
+    snapshots.dedup();
+    assert_eq!(snapshots.len(), 6, "{want:?}");
+    let store = dir.join("store");
+    let mut got = Vec::new();
+    for snap in &snapshots {
+        let path = store.join(snap);
+        let Some(out) = oracle(&[
+            "read-snapshot",
+            store.to_str().unwrap(),
+            path.to_str().unwrap(),
+            "--key",
+            &key,
+        ]) else {
+            return;
+        };
+        for l in out.lines() {
+            let f: Vec<&str> = l.split(' ').collect();
+            got.push(format!("{} {} {snap}/{}", f[0], f[1], f[2]));
+        }
+    }
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+}
+
 /// Writes a plain and an encrypted snapshot with the test writer: every blob kind, a fixed
 /// index with a zero chunk and a short last chunk, a dynamic index, a config blob.
 fn write_store(root: &Path, image: &[u8], stream: &[u8]) {

@@ -6,6 +6,8 @@ package (AES-256-GCM with a 16-byte IV) and the `zstd` command; it shares no cod
 
   read STORE INDEX [--key HEX]   decode a .fidx or .didx and print "<sha256> <size>"
   read-blob BLOB [--key HEX]     decode a blob and print "<sha256> <size>"
+  read-snapshot STORE DIR [--key HEX]  check a snapshot against its manifest (sizes, checksums,
+                                 signature) and print "<sha256> <size> <file>" per archive
   write DIR                      write a datastore and print what it holds as JSON
 """
 import hashlib, hmac, json, os, struct, subprocess, sys, zlib
@@ -187,9 +189,39 @@ def write(root):
     print(json.dumps(out, indent=1))
 
 
+def read_snapshot(store, sdir, key):
+    """Checks a snapshot against its manifest (every file's size and checksum, the signature
+    when there is one) and prints "<sha256> <size> <file>" of every decoded archive."""
+    manifest = json.loads(decode_blob(open(os.path.join(sdir, "index.json.blob"), "rb").read()))
+    if manifest.get("signature") is not None:
+        if key is None:
+            raise SystemExit("signed manifest: give --key")
+        signed = {k: v for k, v in manifest.items() if k not in ("signature", "unprotected")}
+        if hmac.new(id_key(key), canonical(signed).encode(), hashlib.sha256).hexdigest() != manifest["signature"]:
+            raise SystemExit("bad manifest signature")
+    for f in manifest["files"]:
+        path = os.path.join(sdir, f["filename"])
+        raw = open(path, "rb").read()
+        chunk_key = key if f.get("crypt-mode") == "encrypt" else None
+        if f["filename"].endswith(".blob"):
+            if (len(raw), hashlib.sha256(raw).hexdigest()) != (f["size"], f["csum"]):
+                raise SystemExit("manifest mismatch: " + f["filename"])
+            data = decode_blob(raw, chunk_key)
+            h, n = hashlib.sha256(data).hexdigest(), len(data)
+        else:
+            if hashlib.sha256(raw[4096:]).hexdigest() != f["csum"]:
+                raise SystemExit("manifest mismatch: " + f["filename"])
+            h, n = read_index(store, path, chunk_key)
+            if n != f["size"]:
+                raise SystemExit("manifest size mismatch: " + f["filename"])
+        print(h, n, f["filename"])
+
+
 def main():
     a = sys.argv[1:]
     key = bytes.fromhex(a[a.index("--key") + 1]) if "--key" in a else None
+    if a[0] == "read-snapshot":
+        return read_snapshot(a[1], a[2], key)
     if a[0] == "read":
         h, n = read_index(a[1], a[2], key)
     elif a[0] == "read-blob":

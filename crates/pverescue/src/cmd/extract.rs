@@ -58,6 +58,9 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
              pick drives with -d"
         );
     }
+    if a.zero_fill {
+        anyhow::bail!("--zero-fill is for Proxmox Backup Server snapshots (chunks)");
+    }
     let started = Instant::now();
     let mut source = Input::open(&a.archive, &a.diff)?;
     let name = source.name().to_owned();

@@ -31,6 +31,9 @@ struct SnapshotLine {
     protected: bool,
     archives: Vec<ArchiveLine>,
     encrypted: bool,
+    /// `encrypt` when an archive is encrypted, else `sign-only` when the manifest is signed,
+    /// else `none` (also for an unfinished snapshot).
+    crypt_mode: &'static str,
     verify_state: Option<String>,
     /// The group's owner (`root@pam`), from its `owner` file.
     owner: Option<String>,
@@ -70,6 +73,17 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
             })
             .unwrap_or_default(),
         encrypted: manifest.as_ref().is_some_and(pbs::Manifest::is_encrypted),
+        crypt_mode: match &manifest {
+            Some(m) if m.is_encrypted() => "encrypt",
+            Some(m)
+                if m.files
+                    .iter()
+                    .any(|f| f.crypt_mode == pbs::CryptMode::SignOnly) =>
+            {
+                "sign-only"
+            }
+            _ => "none",
+        },
         verify_state: manifest
             .as_ref()
             .and_then(|m| m.verify_state().map(str::to_owned)),
@@ -101,10 +115,16 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         if l.protected {
             marks.push("protected");
         }
-        if l.encrypted {
-            marks.push("encrypted");
+        match l.crypt_mode {
+            "encrypt" => marks.push("encrypted"),
+            "sign-only" => marks.push("signed"),
+            _ => {}
         }
-        if let Some(v) = &l.verify_state {
+        let verified = l
+            .verify_state
+            .as_ref()
+            .map(|v| format!("verify {}", output::text(v)));
+        if let Some(v) = &verified {
             marks.push(v.as_str());
         }
         let owner = l
@@ -241,6 +261,18 @@ struct ImageJson {
     data_bytes: u64,
     zero_bytes: u64,
     verified: Option<bool>,
+    /// Ranges written as zeros with --zero-fill, because their chunk was missing or damaged.
+    zero_filled: Vec<RangeJson>,
+    /// Ranges taken from a `.bad` copy of their chunk with --zero-fill.
+    from_bad_copies: Vec<RangeJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RangeJson {
+    start: u64,
+    end: u64,
+    /// Why (zero-filled), or the `.bad` copy used.
+    what: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -367,7 +399,10 @@ struct VerifyJson {
     chunks: u64,
     chunks_crc_only: u64,
     bytes_read: u64,
+    /// Snapshots without a manifest, not checked (exit code 1 when nothing else is wrong).
+    unfinished: usize,
     bad_chunks: Vec<BadChunkJson>,
+    /// Nothing checked is damaged (unfinished snapshots aside).
     ok: bool,
 }
 
@@ -377,6 +412,9 @@ struct VerdictJson {
     ok: bool,
     finished: bool,
     crc_only: bool,
+    /// `unsigned`, `verified` or `not-checked` (signed, no key given); null when the manifest
+    /// could not be read.
+    signature: Option<&'static str>,
     problems: Vec<String>,
     bad_chunks: usize,
 }
@@ -413,6 +451,23 @@ pub fn verify(
         report.bad_chunks.extend(r.bad_chunks);
     }
     let crc_only = report.snapshots.iter().any(|v| v.crc_only);
+    let sig_unchecked = report
+        .snapshots
+        .iter()
+        .any(|v| v.signature == Some(pbs::Signature::NotChecked));
+    // An unfinished snapshot (no manifest: aborted, or still running when the copy was made)
+    // cannot be checked; it is reported, and is not a damaged backup.
+    let unfinished = report
+        .snapshots
+        .iter()
+        .filter(|v| !v.snapshot.finished)
+        .count();
+    let failed = report
+        .snapshots
+        .iter()
+        .filter(|v| v.snapshot.finished && !v.ok())
+        .count();
+    let ok = failed == 0 && report.bad_chunks.is_empty();
     if g.json {
         output::print_json(&VerifyJson {
             snapshots: report
@@ -423,6 +478,11 @@ pub fn verify(
                     ok: v.ok(),
                     finished: v.snapshot.finished,
                     crc_only: v.crc_only,
+                    signature: v.signature.map(|sig| match sig {
+                        pbs::Signature::Unsigned => "unsigned",
+                        pbs::Signature::Verified(_) => "verified",
+                        pbs::Signature::NotChecked => "not-checked",
+                    }),
                     problems: v.problems.iter().map(ToString::to_string).collect(),
                     bad_chunks: v.bad_chunks,
                 })
@@ -430,6 +490,7 @@ pub fn verify(
             chunks: report.chunks,
             chunks_crc_only: report.chunks_crc_only,
             bytes_read: report.bytes_read,
+            unfinished,
             bad_chunks: report
                 .bad_chunks
                 .iter()
@@ -440,24 +501,29 @@ pub fn verify(
                     needed_by: b.needed_by.clone(),
                 })
                 .collect(),
-            ok: report.ok(),
+            ok,
         })?;
-    } else if !g.quiet || !report.ok() {
+    } else if !g.quiet || !ok {
         let mut out = std::io::stdout().lock();
         for v in &report.snapshots {
             let name = output::name(&v.snapshot.name()).into_owned();
-            if v.ok() {
+            if !v.snapshot.finished {
+                writeln!(
+                    out,
+                    "SKIP {name}: unfinished (no manifest: the backup was aborted or was still \
+                     running when the store was copied)"
+                )?;
+            } else if v.ok() {
                 let note = if v.crc_only {
                     " (encrypted, no key given: chunks CRC-checked only)"
+                } else if v.signature == Some(pbs::Signature::NotChecked) {
+                    " (signed, no key given: signature not checked)"
                 } else {
                     ""
                 };
                 writeln!(out, "OK   {name}{note}")?;
             } else {
                 let mut why: Vec<String> = v.problems.iter().map(ToString::to_string).collect();
-                if !v.snapshot.finished {
-                    why.push("unfinished (no manifest)".into());
-                }
                 if v.bad_chunks > 0 {
                     why.push(format!("needs {} bad chunk(s)", v.bad_chunks));
                 }
@@ -470,34 +536,51 @@ pub fn verify(
                 .iter()
                 .map(|(s, a)| format!("{s}/{a}"))
                 .collect();
+            // The error names the chunk's file, and so its digest.
             writeln!(
                 out,
-                "BAD  chunk {} ({}): {}; needed by {}",
-                b.digest,
-                b.path.display(),
+                "BAD  {}; needed by {}",
                 output::text(&b.error.to_string()),
                 output::text(&users.join(", "))
             )?;
         }
-        let failed = report.snapshots.iter().filter(|v| !v.ok()).count();
+        let skipped = if unfinished > 0 {
+            format!(", {unfinished} unfinished")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "{} snapshot{}: {} ok, {failed} failed; {} chunks checked ({} only by CRC)",
+            "{} snapshot{}: {} ok, {failed} failed{skipped}; {} chunks checked ({} only by CRC)",
             report.snapshots.len(),
             if report.snapshots.len() == 1 { "" } else { "s" },
-            report.snapshots.len() - failed,
+            report.snapshots.len() - failed - unfinished,
             report.chunks,
             report.chunks_crc_only
         )?;
     }
-    Ok(if !report.ok() {
+    Ok(if !ok {
         Outcome::Failed
-    } else if crc_only {
+    } else if crc_only || sig_unchecked || unfinished > 0 {
         // Nothing wrong was found, but not everything could be checked.
-        eprintln!(
-            "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
-             with --keyfile to check their contents"
-        );
+        if crc_only {
+            eprintln!(
+                "pverescue: warning: encrypted snapshots were only CRC-checked: give their key \
+                 with --keyfile to check their contents"
+            );
+        }
+        if sig_unchecked {
+            eprintln!(
+                "pverescue: warning: signed (sign-only) manifests were not checked: give their \
+                 key with --keyfile to check their signatures"
+            );
+        }
+        if unfinished > 0 {
+            eprintln!(
+                "pverescue: warning: {unfinished} unfinished snapshot(s) not checked (no \
+                 manifest)"
+            );
+        }
         Outcome::Warnings
     } else {
         Outcome::Success
@@ -630,7 +713,11 @@ pub fn extract(
                 &image,
                 Some(&mut w),
                 &mut bar,
-                &pbs::RestoreOptions::default(),
+                &pbs::RestoreOptions {
+                    zero_fill: a.zero_fill,
+                    bad_copies: a.zero_fill,
+                    ..Default::default()
+                },
             )
             .with_context(|| format!("{}: restore of {file} failed", snapshot.name()))?;
             bar.finish();
@@ -650,6 +737,24 @@ pub fn extract(
                 data_bytes: report.data_bytes,
                 zero_bytes: report.zero_bytes,
                 verified,
+                zero_filled: report
+                    .damaged
+                    .iter()
+                    .map(|d| RangeJson {
+                        start: d.range.start,
+                        end: d.range.end,
+                        what: d.error.to_string(),
+                    })
+                    .collect(),
+                from_bad_copies: report
+                    .from_bad_copies
+                    .iter()
+                    .map(|(r, p)| RangeJson {
+                        start: r.start,
+                        end: r.end,
+                        what: p.display().to_string(),
+                    })
+                    .collect(),
             });
         } else if let Some(name) = file.strip_suffix(".blob") {
             // Configs go into the directory; with only --map targets there is none.
@@ -672,7 +777,31 @@ pub fn extract(
     }
     created.commit();
     let seconds = started.elapsed().as_secs_f64();
-    let warned = !skipped.is_empty();
+    let repaired = images
+        .iter()
+        .any(|i| !i.zero_filled.is_empty() || !i.from_bad_copies.is_empty());
+    let warned = !skipped.is_empty() || repaired;
+    for i in &images {
+        for z in &i.zero_filled {
+            eprintln!(
+                "pverescue: warning: {}: bytes {}..{} written as zeros: {}",
+                output::name(&shown(&i.path)),
+                z.start,
+                z.end,
+                output::text(&z.what)
+            );
+        }
+        for b in &i.from_bad_copies {
+            eprintln!(
+                "pverescue: warning: {}: bytes {}..{} taken from {}, which a verify job had \
+                 marked as bad (it passes every check now)",
+                output::name(&shown(&i.path)),
+                b.start,
+                b.end,
+                output::text(&b.what)
+            );
+        }
+    }
     for s in &skipped {
         eprintln!(
             "pverescue: warning: {}: {} skipped: {}",
@@ -711,9 +840,15 @@ pub fn extract(
             } else {
                 ""
             };
+            let filled: u64 = i.zero_filled.iter().map(|z| z.end - z.start).sum();
+            let filled = if filled > 0 {
+                format!(", {} ZERO-FILLED", output::size(filled))
+            } else {
+                String::new()
+            };
             writeln!(
                 o,
-                "  disk   {:<28} {:>12}  ({} data, {} sparse{check})",
+                "  disk   {:<28} {:>12}  ({} data, {} sparse{filled}{check})",
                 output::name(&shown(&i.path)),
                 output::size(i.size),
                 output::size(i.data_bytes),

@@ -1,7 +1,10 @@
-//! `list` and `extract` of a Proxmox Backup Server datastore copy: the sample store of
-//! `../shared/fixtures/pbs` (written by a writer checked byte for byte against PBS 3.2.4's own
-//! code), whose README gives the sha256 of every decoded image and config: the expected values
-//! here come from that README, never from our reader.
+//! `list`, `extract`, `verify` and `config` of Proxmox Backup Server datastore copies: the
+//! sample store of `../shared/fixtures/pbs` (written by a writer checked byte for byte against
+//! PBS 3.2.4's own code) and our own `testdata/pbs` (`cargo xtask fixtures pbs`: plain, zstd,
+//! encrypted, sign-only, a namespace, a group with shared chunks and an unfinished snapshot).
+//! Both READMEs give the sha256 of every decoded image and config (the sample's from its
+//! makers, ours from the independent Python reader `pbs_oracle.py`): the expected values here
+//! come from there, never from our reader.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -14,7 +17,12 @@ pub(crate) fn fixture() -> PathBuf {
 
 /// The README's "Expected decoded streams": archive path (relative to the store) → sha256.
 pub(crate) fn expected() -> BTreeMap<String, String> {
-    let text = std::fs::read_to_string(fixture().join("README.md")).expect("fixture README");
+    expected_in(&fixture().join("README.md"))
+}
+
+/// The "Expected decoded streams" of a fixture README: `<sha256> <size> <archive path>` lines.
+fn expected_in(readme: &std::path::Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(readme).expect("fixture README");
     text.lines()
         .skip_while(|l| !l.starts_with("## Expected decoded streams"))
         .filter_map(|l| {
@@ -463,4 +471,433 @@ json.dump({"kdf": {"PBKDF2": {"iter": 1000, "salt": b64(salt)}}, "created": t, "
         "python3 with cryptography (cargo xtask install-test-deps)"
     );
     key
+}
+
+// Our own fixtures (`testdata/pbs`, see its README).
+
+fn own() -> PathBuf {
+    crate::util::testdata("pbs")
+}
+
+fn own_expected() -> BTreeMap<String, String> {
+    expected_in(&own().join("README.md"))
+}
+
+/// The fingerprint of `testdata/pbs/key.json`, from the README.
+fn own_fingerprint(which: &str) -> String {
+    let text = std::fs::read_to_string(own().join("README.md")).expect("README");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("- `{which}`")))
+        .expect("key line");
+    line.split("fingerprint `")
+        .nth(1)
+        .and_then(|r| r.split('`').next())
+        .expect("fingerprint")
+        .to_owned()
+}
+
+/// A writable copy of the fixture store in `dir`.
+fn own_copy(dir: &std::path::Path) -> PathBuf {
+    crate::util::sh(
+        dir,
+        &format!(
+            "cp -r '{}' store && chmod -R u+w store",
+            s(&own().join("store"))
+        ),
+    );
+    dir.join("store")
+}
+
+/// Every entry left in `dir` (none when it does not exist).
+fn left_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_fixture_snapshot_restores_as_the_oracle_decoded_it() {
+    let want = own_expected();
+    let key = own().join("key.json");
+    let mut snapshots: Vec<&str> = want
+        .keys()
+        .filter_map(|k| k.rsplit_once('/').map(|(snap, _)| snap))
+        .collect();
+    snapshots.dedup();
+    assert_eq!(snapshots.len(), 6, "{want:#?}");
+    for snap in snapshots {
+        let tmp = tempdir();
+        let out = tmp.path().join("restore");
+        let path = own().join("store").join(snap);
+        let r = run(&[
+            "-q",
+            "extract",
+            s(&path),
+            s(&out),
+            "--keyfile",
+            s(&key),
+            "--verify",
+        ]);
+        assert_eq!(r.code, 0, "{snap}: {}", r.stderr);
+        for (file, restored) in [
+            ("drive-scsi0.img.fidx", "drive-scsi0.img"),
+            ("qemu-server.conf.blob", "qemu-server.conf"),
+        ] {
+            assert_eq!(
+                sha256_file(&out.join(restored)),
+                want[&format!("{snap}/{file}")],
+                "{snap}/{file}"
+            );
+        }
+    }
+}
+
+#[test]
+fn list_of_the_fixture_store_shows_times_sizes_crypt_modes_verify_state_and_markers() {
+    let store = own().join("store");
+    let r = run(&["list", s(&store)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("fixture_list", r.stdout);
+    let r = run(&["list", s(&store.join("vm/100/2026-01-01T00:00:00Z"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("fixture_list_snapshot", r.stdout);
+    let r = run(&["--json", "list", s(&store)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let json = r.stdout.replace(s(&store), "[STORE]");
+    insta::assert_snapshot!("fixture_list_json", json);
+    // A namespace lists only what is in it; a mount point finds the store below it.
+    let r = run(&["list", s(&store.join("ns/offsite"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().count(), 1, "{}", r.stdout);
+    assert!(
+        r.stdout.starts_with("offsite/vm/100/2026-01-04T00:00:00Z "),
+        "{}",
+        r.stdout
+    );
+    let below = run(&["list", s(&own())]);
+    assert_eq!(below.code, 0, "{}", below.stderr);
+    assert_eq!(
+        below.stdout,
+        run(&["list", s(&store)]).stdout,
+        "a directory holding the store lists it"
+    );
+}
+
+#[test]
+fn a_group_means_its_newest_finished_snapshot_and_says_which() {
+    let want = own_expected();
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    // 2026-01-03 is newer but unfinished (no manifest): 2026-01-02 is restored.
+    let r = run(&["extract", s(&own().join("store/vm/100")), s(&out)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("vm/100/2026-01-02T00:00:00Z"),
+        "says which: {}",
+        r.stderr
+    );
+    assert!(
+        r.stdout.contains("vm/100/2026-01-02T00:00:00Z"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        sha256_file(&out.join("drive-scsi0.img")),
+        want["vm/100/2026-01-02T00:00:00Z/drive-scsi0.img.fidx"]
+    );
+}
+
+#[test]
+fn a_missing_or_wrong_key_is_one_line_naming_the_fingerprint_before_anything_is_written() {
+    let tmp = tempdir();
+    let out = tmp.path().join("restore");
+    let snap = own().join("store/vm/101/2026-01-01T00:00:00Z");
+    let needed = own_fingerprint("key.json");
+    let given = own_fingerprint("other-key.json");
+    for keys in [
+        &[][..],
+        &["--keyfile", s(&own().join("other-key.json"))][..],
+    ] {
+        let mut args = vec!["extract", s(&snap), s(&out)];
+        args.extend_from_slice(keys);
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        let first = r.stderr.lines().next().unwrap_or("");
+        assert!(
+            first.contains(&needed),
+            "names the key it needs: {}",
+            r.stderr
+        );
+        if !keys.is_empty() {
+            assert!(
+                r.stderr.contains(&given[..11]),
+                "names the key given: {}",
+                r.stderr
+            );
+        }
+        assert!(!out.exists(), "nothing written: {:?}", left_in(&out));
+    }
+}
+
+#[test]
+fn verify_prints_a_line_per_snapshot_then_every_bad_chunk_with_who_needs_it() {
+    let tmp = tempdir();
+    let store = own_copy(tmp.path());
+    let key = own().join("key.json");
+    let r = run(&["verify", s(&store), "--keyfile", s(&key)]);
+    // Nothing damaged; the unfinished snapshot is reported, not checked: a warning (exit 1).
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("1 unfinished snapshot"), "{}", r.stderr);
+    insta::assert_snapshot!("fixture_verify_clean", r.stdout);
+    let r = run(&["verify", s(&store.join("vm/100/2026-01-02T00:00:00Z"))]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    // Without the key, a sign-only snapshot's data is checked, its signature not: exit 1.
+    let signed = store.join("host/signed/2026-01-01T00:00:00Z");
+    let r = run(&["verify", s(&signed)]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature not checked"), "{}", r.stdout);
+    let r = run(&["--json", "verify", s(&signed), "--keyfile", s(&key)]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v["snapshots"][0]["signature"], "verified", "{v:#}");
+    // Another key (not the one the manifest names) checks nothing either.
+    let r = run(&[
+        "verify",
+        s(&signed),
+        "--keyfile",
+        s(&own().join("other-key.json")),
+    ]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("signature not checked"), "{}", r.stdout);
+
+    // Chunk 4 (text) is shared by the first two snapshots of vm/100, the sign-only snapshot
+    // and the namespace's copy; its digest is entry 4 of the fixed index, after the
+    // 4096-byte header (spec pbs.md §5).
+    let fidx = std::fs::read(store.join("vm/100/2026-01-01T00:00:00Z/drive-scsi0.img.fidx"))
+        .expect("fidx");
+    let digest: String = fidx[4096 + 4 * 32..4096 + 5 * 32]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let chunk = store.join(".chunks").join(&digest[..4]).join(&digest);
+    let mut bytes = std::fs::read(&chunk).expect("chunk");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&chunk, &bytes).expect("write");
+    let r = run(&["verify", s(&store), "--keyfile", s(&key)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    insta::assert_snapshot!(
+        "fixture_verify_bad_chunk",
+        r.stdout.replace(s(&store), "[STORE]")
+    );
+    let r = run(&["--json", "verify", s(&store), "--keyfile", s(&key)]);
+    assert_eq!(r.code, 2, "{}{}", r.stdout, r.stderr);
+    insta::assert_snapshot!(
+        "fixture_verify_bad_chunk_json",
+        r.stdout.replace(s(&store), "[STORE]")
+    );
+}
+
+/// Each kind of damage: one clear error naming the file, exit 2, and nothing left in OUT (no
+/// final name, no temporary).
+#[test]
+fn damaged_snapshots_fail_with_one_clear_error_and_leave_nothing() {
+    let snap = "vm/100/2026-01-01T00:00:00Z";
+    let index = |store: &std::path::Path| store.join(snap).join("drive-scsi0.img.fidx");
+    let chunk_of = |store: &std::path::Path, i: usize| {
+        let fidx = std::fs::read(index(store)).expect("fidx");
+        let digest: String = fidx[4096 + i * 32..4096 + (i + 1) * 32]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        store.join(".chunks").join(&digest[..4]).join(&digest)
+    };
+    let flip = |path: &std::path::Path, at: usize| {
+        let mut b = std::fs::read(path).expect("read");
+        b[at] ^= 0x04;
+        std::fs::write(path, b).expect("write");
+    };
+    type Damage = fn(
+        &std::path::Path,
+        &dyn Fn(&std::path::Path, usize) -> PathBuf,
+        &dyn Fn(&std::path::Path, usize),
+    );
+    let cases: Vec<(&str, Box<Damage>)> = vec![
+        // Chunk 5 (noise, stored uncompressed): the restore fails after earlier chunks were
+        // written.
+        (
+            "a flipped byte in a chunk",
+            Box::new(|st, chunk, flip| flip(&chunk(st, 5), 100)),
+        ),
+        (
+            "a flipped byte in a compressed chunk",
+            Box::new(|st, chunk, flip| flip(&chunk(st, 4), 20)),
+        ),
+        (
+            "a missing chunk",
+            Box::new(|st, chunk, _| std::fs::remove_file(chunk(st, 8)).expect("rm")),
+        ),
+        (
+            "a flipped digest in the index",
+            Box::new(|st, _, flip| {
+                flip(
+                    &st.join("vm/100/2026-01-01T00:00:00Z/drive-scsi0.img.fidx"),
+                    4096 + 40,
+                )
+            }),
+        ),
+        (
+            "a flipped size in the index header",
+            Box::new(|st, _, flip| {
+                flip(
+                    &st.join("vm/100/2026-01-01T00:00:00Z/drive-scsi0.img.fidx"),
+                    66,
+                )
+            }),
+        ),
+        (
+            "a truncated index",
+            Box::new(|st, _, _| {
+                let p = st.join("vm/100/2026-01-01T00:00:00Z/drive-scsi0.img.fidx");
+                let b = std::fs::read(&p).expect("read");
+                std::fs::write(&p, &b[..b.len() - 20]).expect("write");
+            }),
+        ),
+        (
+            "a flipped byte in the config blob",
+            Box::new(|st, _, flip| {
+                flip(
+                    &st.join("vm/100/2026-01-01T00:00:00Z/qemu-server.conf.blob"),
+                    30,
+                )
+            }),
+        ),
+        (
+            "a flipped byte in the manifest",
+            Box::new(|st, _, flip| {
+                flip(&st.join("vm/100/2026-01-01T00:00:00Z/index.json.blob"), 40)
+            }),
+        ),
+    ];
+    let mut report = String::new();
+    for (what, damage) in cases {
+        let tmp = tempdir();
+        let store = own_copy(tmp.path());
+        damage(&store, &chunk_of, &flip);
+        let out = tmp.path().join("restore");
+        let r = run(&["-q", "extract", s(&store.join(snap)), s(&out)]);
+        assert_eq!(r.code, 2, "{what}: {}", r.stderr);
+        assert!(
+            left_in(&out).is_empty(),
+            "{what}: left behind {:?}",
+            left_in(&out)
+        );
+        let stderr = r
+            .stderr
+            .replace(s(&store), "[STORE]")
+            .replace(s(&out), "[OUT]");
+        assert!(
+            stderr.contains("[STORE]/"),
+            "{what}: names the file: {stderr}"
+        );
+        report.push_str(&format!("## {what}\n{stderr}\n"));
+    }
+    insta::assert_snapshot!("fixture_damage", report);
+}
+
+/// `--zero-fill`: a missing chunk and a damaged one become zeros, listed, exit 1; an intact
+/// `.bad` copy (a verify job's rename) is used instead. The expected image is the undamaged
+/// restore (itself checked against the oracle's sha256) with those ranges zeroed by hand.
+#[test]
+fn zero_fill_restores_around_bad_chunks_and_lists_every_range() {
+    let want = own_expected();
+    let snap = "vm/100/2026-01-01T00:00:00Z";
+    let tmp = tempdir();
+    let store = own_copy(tmp.path());
+    let good = tmp.path().join("good");
+    let r = run(&["-q", "extract", s(&store.join(snap)), s(&good)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let image = good.join("drive-scsi0.img");
+    assert_eq!(
+        sha256_file(&image),
+        want[&format!("{snap}/drive-scsi0.img.fidx")]
+    );
+    let fidx = std::fs::read(store.join(snap).join("drive-scsi0.img.fidx")).expect("fidx");
+    let chunk = |i: usize| {
+        let d: String = fidx[4096 + i * 32..4096 + (i + 1) * 32]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        store.join(".chunks").join(&d[..4]).join(&d)
+    };
+    // Chunk 1 (noise) damaged, chunk 8 (the short last one) missing, chunk 4 renamed to
+    // <digest>.0.bad but intact.
+    let mut b = std::fs::read(chunk(1)).expect("chunk 1");
+    b[500] ^= 0x80;
+    std::fs::write(chunk(1), b).expect("write");
+    std::fs::remove_file(chunk(8)).expect("rm");
+    let c4 = chunk(4);
+    std::fs::rename(
+        &c4,
+        c4.with_file_name(format!(
+            "{}.0.bad",
+            s(c4.file_name().expect("name").as_ref())
+        )),
+    )
+    .expect("rename");
+
+    let out = tmp.path().join("out");
+    let r = run(&["extract", s(&store.join(snap)), s(&out)]);
+    assert_eq!(r.code, 2, "refused without --zero-fill: {}", r.stderr);
+    assert!(left_in(&out).is_empty());
+    let r = run(&[
+        "--json",
+        "extract",
+        s(&store.join(snap)),
+        s(&out),
+        "--zero-fill",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let ranges = |key: &str| -> Vec<(u64, u64)> {
+        v["images"][0][key]
+            .as_array()
+            .expect("ranges")
+            .iter()
+            .map(|r| {
+                (
+                    r["start"].as_u64().expect("start"),
+                    r["end"].as_u64().expect("end"),
+                )
+            })
+            .collect()
+    };
+    let cs = 64 << 10;
+    assert_eq!(ranges("zero_filled"), [(cs, 2 * cs), (8 * cs, 536_576)]);
+    assert_eq!(ranges("from_bad_copies"), [(4 * cs, 5 * cs)]);
+    assert_eq!(r.stderr.matches("warning:").count(), 3, "{}", r.stderr);
+    let mut expected = std::fs::read(&image).expect("good image");
+    expected[cs as usize..2 * cs as usize].fill(0);
+    expected[8 * cs as usize..].fill(0);
+    let got = std::fs::read(out.join("drive-scsi0.img")).expect("restored");
+    assert!(got == expected, "zero-filled image differs");
+}
+
+#[test]
+fn zero_fill_is_refused_for_a_vma_archive() {
+    let tmp = tempdir();
+    let out = tmp.path().join("out");
+    let r = run(&[
+        "extract",
+        "testdata/vma/vzdump-qemu-200-2026_01_01-00_00_00.vma",
+        s(&out),
+        "--zero-fill",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("Proxmox Backup Server"), "{}", r.stderr);
+    assert!(!out.exists());
 }
