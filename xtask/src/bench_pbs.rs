@@ -39,7 +39,7 @@ const GIB: u64 = 1 << 30;
 /// The chunk size PVE uses for VM images.
 const CHUNK: usize = 4 << 20;
 /// Where the one snapshot lives in the store.
-const SNAPSHOT: &str = "vm/900/2026-12-01T21:00:00Z";
+pub(crate) const SNAPSHOT: &str = "vm/900/2026-12-01T21:00:00Z";
 /// Its backup time (the snapshot directory's name).
 const TIME: i64 = 1_796_158_800;
 
@@ -68,10 +68,10 @@ pub fn run(args: &[String]) -> Result<()> {
 }
 
 /// What was made for one size: the store, the frames file and the image's SHA-256.
-struct Made {
-    store: PathBuf,
+pub(crate) struct Made {
+    pub store: PathBuf,
     frames: PathBuf,
-    sha256: String,
+    pub sha256: String,
     chunks: usize,
 }
 
@@ -143,7 +143,7 @@ fn bench_size(bin: &Path, work: &Path, gib: u64, runs: usize, report: &mut Strin
 }
 
 /// Writes the store and the frames file for `gib` GiB, once (a `made` file marks them done).
-fn make(work: &Path, gib: u64) -> Result<Made> {
+pub(crate) fn make(work: &Path, gib: u64) -> Result<Made> {
     let dir = work.join(format!("{gib}g"));
     let made = Made {
         store: dir.join("store"),
