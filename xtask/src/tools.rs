@@ -34,6 +34,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("cryptsetup", "cryptsetup-bin"),
     ("file", "file"),
     ("sha256sum", "coreutils"),
+    ("getfacl", "acl"),
+    ("getfattr", "attr"),
 ];
 
 /// What the end-to-end tests of the artifacts (`xtask/src/e2e.rs`) need besides [`TOOLS`]:
