@@ -360,6 +360,67 @@ pub fn split(root: &Node, how: &Split) -> (Vec<u8>, Vec<u8>) {
     (w.out, pay)
 }
 
+/// Every kind, xattrs, ACLs, fcaps, project id, setuid/sticky modes, a non-UTF-8 name, a 3 MiB
+/// file with a hole in the middle.
+pub fn sample_tree() -> Node {
+    let mut big = vec![0x5au8; 3 << 20];
+    big[(1 << 20)..(2 << 20)].fill(0);
+    let mut f = Meta::mode(0o100644);
+    f.uid = 1000;
+    f.gid = 100;
+    f.xattrs = vec![(b"user.comment".to_vec(), b"hello".to_vec())];
+    let mut suid = Meta::mode(0o104755);
+    suid.fcaps = Some(vec![
+        1, 0, 0, 2, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    ]);
+    suid.projid = Some(42);
+    let mut acl_dir = Meta::mode(0o042775);
+    acl_dir.acl_users = vec![(1001, 7)];
+    acl_dir.acl_groups = vec![(2001, 5)];
+    acl_dir.acl_group_obj = Some(5);
+    acl_dir.acl_default = Some([7, 5, 0, 7]);
+    acl_dir.acl_default_users = vec![(1002, 6)];
+    acl_dir.acl_default_groups = vec![(2002, 4)];
+    Node::Dir(
+        Meta::mode(0o040755),
+        vec![
+            (b"big".to_vec(), Node::File(Meta::mode(0o100600), big)),
+            (
+                b"empty".to_vec(),
+                Node::File(Meta::mode(0o100644), Vec::new()),
+            ),
+            (b"text".to_vec(), Node::File(f, b"some text\n".to_vec())),
+            (b"suid".to_vec(), Node::File(suid, b"#!/bin/sh\n".to_vec())),
+            (b"x-link".to_vec(), Node::Hardlink(b"sub/inner".to_vec())),
+            (
+                b"sub".to_vec(),
+                Node::Dir(
+                    acl_dir,
+                    vec![
+                        (
+                            b"inner".to_vec(),
+                            Node::File(Meta::mode(0o100640), b"inner\n".to_vec()),
+                        ),
+                        (
+                            b"\xff\xfename".to_vec(),
+                            Node::File(Meta::mode(0o100644), b"x".to_vec()),
+                        ),
+                    ],
+                ),
+            ),
+            (b"tmp".to_vec(), Node::Dir(Meta::mode(0o041777), Vec::new())),
+            (
+                b"sym".to_vec(),
+                Node::Symlink(Meta::mode(0o120777), b"../etc/passwd".to_vec()),
+            ),
+            (b"sda".to_vec(), Node::Device(Meta::mode(0o060660), 8, 0)),
+            (b"null".to_vec(), Node::Device(Meta::mode(0o020666), 1, 3)),
+            (b"fifo".to_vec(), Node::Special(Meta::mode(0o010644))),
+            (b"sock".to_vec(), Node::Special(Meta::mode(0o140755))),
+        ],
+    )
+}
+
 /// The tree of the spec's worked example (§7): `a.txt` ("hello\n"), `b.txt` a hardlink to it,
 /// `d/` holding `e` ("1234567"), and `l` a symlink to `a.txt`; the offsets in the spec follow.
 pub fn spec_example_tree() -> Node {

@@ -265,7 +265,7 @@ pub fn extract<R: ReadAt>(
     for ev in walk {
         match ev? {
             Event::Entry(e) => {
-                progress.read(e.content_end);
+                progress.read(e.content_end + x.last_ref_end);
                 if x.stack.is_empty() {
                     // The tree's root: the temporary directory.
                     let fd = root_fd.take().ok_or_else(|| Error::Extract {

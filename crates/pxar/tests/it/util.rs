@@ -72,7 +72,7 @@ pub fn entry_json<R: diskview::ReadAt>(ar: &pxar::Archive<R>, e: &pxar::Entry) -
     let md = &e.metadata;
     let kind = match &e.kind {
         pxar::Kind::Hardlink { target, .. } => {
-            return json!({"path": path, "kind": "hardlink", "target": String::from_utf8_lossy(target)});
+            return json!({"path": path, "raw": hex(&e.path), "kind": "hardlink", "target": String::from_utf8_lossy(target)});
         }
         pxar::Kind::Directory { .. } => "dir",
         pxar::Kind::File { .. } => "file",
@@ -83,7 +83,7 @@ pub fn entry_json<R: diskview::ReadAt>(ar: &pxar::Archive<R>, e: &pxar::Entry) -
         pxar::Kind::Socket => "socket",
     };
     let mut v = json!({
-        "path": path, "kind": kind, "mode": md.permissions(), "uid": md.uid, "gid": md.gid,
+        "path": path, "raw": hex(&e.path), "kind": kind, "mode": md.permissions(), "uid": md.uid, "gid": md.gid,
         "mtime": [md.mtime_secs, md.mtime_nanos],
         "xattrs": md.xattrs.iter().map(|(n, v)| (hex(n), Value::from(hex(v)))).collect::<serde_json::Map<_, _>>(),
     });

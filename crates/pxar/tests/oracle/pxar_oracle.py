@@ -45,12 +45,12 @@ def main():
         """Parses the entry at `at` (after FILENAME); returns the offset after it."""
         ty, body, at = item(at)
         if ty == "HARDLINK":
-            print(json.dumps({"path": path, "kind": "hardlink",
-                              "target": body[8:-1].decode("utf-8", "replace")}))
+            print(json.dumps({"path": path.decode("utf-8", "replace"), "raw": path.hex(),
+                              "kind": "hardlink", "target": body[8:-1].decode("utf-8", "replace")}))
             return at
         assert ty == "ENTRY", (ty, at)
         mode, _flags, uid, gid, secs, nanos, _pad = struct.unpack("<QQIIqII", body)
-        out = {"path": path, "kind": KINDS[mode & 0o170000], "mode": mode & 0o7777, "uid": uid,
+        out = {"path": path.decode("utf-8", "replace"), "raw": path.hex(), "kind": KINDS[mode & 0o170000], "mode": mode & 0o7777, "uid": uid,
                "gid": gid, "mtime": [secs, nanos], "xattrs": {}}
         while at < len(data):
             ty, body, nxt = item(at)
@@ -94,11 +94,11 @@ def main():
                 if ty == "GOODBYE":
                     return nxt
                 assert ty == "FILENAME", (ty, at)
-                name = body[:-1].decode("utf-8", "replace")
-                at = entry(nxt, f"{path}/{name}" if path else name)
+                name = body[:-1]
+                at = entry(nxt, path + b"/" + name if path else name)
         return at
 
-    end = entry(pos, "")
+    end = entry(pos, b"")
     assert end == len(data), f"{len(data) - end} trailing bytes"
 
 
