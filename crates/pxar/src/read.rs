@@ -996,8 +996,9 @@ pub enum Event {
 #[derive(Debug)]
 struct Frame {
     dir: Entry,
-    /// Children seen: FILENAME offset, name hash, end (for directories).
-    children: Vec<(u64, u64, Option<u64>)>,
+    /// Children seen: FILENAME offset, name hash, end (a directory's is known at its goodbye),
+    /// and the size a split archive's goodbye item may add (spec §7 quirk 2).
+    children: Vec<(u64, u64, Option<u64>, u64)>,
 }
 
 /// The front-to-back pass over (part of) an archive, as an iterator of [`Event`]s. It checks
@@ -1088,9 +1089,17 @@ impl<R: ReadAt> Walk<'_, R> {
             });
         }
         let e = ar.parse_child(self.pos, &frame.dir.path, limit)?;
+        let (end, extra) = match e.kind {
+            Kind::Directory { .. } => (None, 0),
+            Kind::File {
+                size,
+                data: Data::Ref { .. },
+            } => (Some(e.content_end), size),
+            _ => (Some(e.content_end), 0),
+        };
         frame
             .children
-            .push((self.pos, f::hash_filename(e.name()), None));
+            .push((self.pos, f::hash_filename(e.name()), end, extra));
         self.pos = e.content_end;
         if e.is_dir() {
             if self.stack.len() >= f::MAX_DEPTH {
@@ -1136,7 +1145,7 @@ fn check_goodbye<R: ReadAt>(ar: &Archive<R>, frame: &Frame, at: u64, end: u64) -
     if order.windows(2).any(|w| kids[w[0]].hash > kids[w[1]].hash) {
         return Err(bad("the items are not a search tree of their hashes".into()));
     }
-    let mut seen: Vec<(u64, u64, Option<u64>)> = frame.children.clone();
+    let mut seen: Vec<(u64, u64, Option<u64>, u64)> = frame.children.clone();
     seen.sort_unstable();
     let mut used = vec![false; seen.len()];
     for item in kids {
@@ -1150,18 +1159,20 @@ fn check_goodbye<R: ReadAt>(ar: &Archive<R>, frame: &Frame, at: u64, end: u64) -
         if std::mem::replace(&mut used[i], true) {
             return Err(bad(format!("two items point at the entry at byte {pos}")));
         }
-        let (_, hash, child_end) = seen[i];
+        let (_, hash, child_end, extra) = seen[i];
         if hash != item.hash {
             return Err(bad(format!(
                 "the entry at byte {pos} has hash {hash:#018x}, the table says {:#018x}",
                 item.hash
             )));
         }
+        // A freshly encoded file of a split archive may count its payload too (quirk 2).
         if let Some(child_end) = child_end
             && child_end - pos != item.size
+            && (extra == 0 || child_end - pos + extra != item.size)
         {
             return Err(bad(format!(
-                "the directory at byte {pos} spans {} bytes, the table says {}",
+                "the entry at byte {pos} spans {} bytes, the table says {}",
                 child_end - pos,
                 item.size
             )));
