@@ -56,6 +56,8 @@ fn kind_of(name: &str) -> &'static str {
         "tree-metadata"
     } else if name.ends_with(".ppxar.didx") {
         "tree-payload"
+    } else if name.ends_with(".pcat1.didx") {
+        "catalog"
     } else if name.ends_with(".didx") {
         "tree"
     } else if name.ends_with(".blob") {
@@ -748,6 +750,9 @@ pub fn extract(
                 path: path.display().to_string(),
                 size: bytes.len() as u64,
             });
+        } else if file.ends_with(".pcat1.didx") {
+            // The catalog lists the files of the trees for PBS's browser: nothing to restore.
+            continue;
         } else if file.ends_with(".ppxar.didx") {
             // Restored with its metadata stream.
             if !all.contains(&format!("{}.mpxar.didx", short(file)).as_str()) {

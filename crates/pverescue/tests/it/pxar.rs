@@ -57,6 +57,8 @@ fn store(
         None => {
             let b = pbswrite::pxar::unified(tree);
             files.push(w.didx(&dir, "root.pxar.didx", &b, &cuts(b.len())));
+            // Snapshots of unified archives carry a catalog: not a tree, not restored.
+            files.push(w.didx(&dir, "catalog.pcat1.didx", b"not a pxar", &[10]));
             (b, None)
         }
         Some(how) => {
