@@ -299,3 +299,61 @@ fn a_name_leading_out_fails_and_leaves_nothing() {
     assert!(!out.exists());
     assert!(!tmp.path().join("escaped").exists());
 }
+
+/// SIGTERM while a tree is half extracted: the temporary tree and the output directory go. The
+/// restore is held in the middle by a chunk file that is a FIFO nobody writes.
+#[test]
+fn sigterm_during_a_tree_restore_leaves_nothing() {
+    let tmp = tempdir();
+    let store_dir = tmp.path().join("store");
+    let (snap, _, _) = store(&store_dir, &pbswrite::pxar::sample_tree(), None, false);
+    let didx = std::fs::read(snap.join("root.pxar.didx")).unwrap();
+    let last: String = didx[didx.len() - 32..]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let chunk = store_dir.join(".chunks").join(&last[..4]).join(&last);
+    std::fs::remove_file(&chunk).unwrap();
+    let ok = std::process::Command::new("mkfifo")
+        .arg(&chunk)
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let out = tmp.path().join("out");
+    let child = crate::util::pverescue()
+        .args(["extract", s(&snap), s(&out)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let partial = out.join(format!(".root.partial-{}", child.id()));
+    let start = std::time::Instant::now();
+    while !partial.exists() {
+        assert!(
+            start.elapsed().as_secs() < 20,
+            "{} never appeared",
+            partial.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // Let it write what comes before the FIFO chunk.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(partial.join("empty").exists() || partial.join("big").exists());
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let r = child.wait_with_output().unwrap();
+    assert_eq!(
+        r.status.code(),
+        Some(143),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(
+        !out.exists(),
+        "left: {:?}",
+        std::fs::read_dir(&out).map(|d| d.count())
+    );
+}
