@@ -267,6 +267,14 @@ pub fn extract<R: ReadAt>(
             Event::Entry(e) => {
                 progress.read(e.content_end + x.last_ref_end);
                 if x.stack.is_empty() {
+                    if !e.is_dir() {
+                        return Err(Error::WrongKind {
+                            archive: ar.name().to_owned(),
+                            path: e.display_path(),
+                            expected: "a directory at the archive's root",
+                            found: e.kind.word(),
+                        });
+                    }
                     // The tree's root: the temporary directory.
                     let fd = root_fd.take().ok_or_else(|| Error::Extract {
                         op: "enter",

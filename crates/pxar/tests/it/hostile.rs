@@ -259,3 +259,11 @@ fn bad_payload_references_are_damaged_files() {
     let e = Archive::open(meta.clone(), Some(payload[16..].to_vec()), "x.mpxar").unwrap_err();
     assert!(matches!(e, pxar::Error::BadPayloadStream { .. }), "{e}");
 }
+
+#[test]
+fn an_archive_whose_root_is_not_a_directory_extracts_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let e = try_extract(d.path(), pbswrite::pxar::unified(&file(b"just a file"))).unwrap_err();
+    assert!(matches!(e, pxar::Error::WrongKind { .. }), "{e}");
+    nothing_left(d.path());
+}

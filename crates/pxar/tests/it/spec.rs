@@ -81,3 +81,33 @@ fn worked_example_offsets_lookups_and_hardlink() {
         .collect();
     assert_eq!(paths, ["/", "a.txt", "b.txt", "d", "d/e", "l"]);
 }
+
+/// A very old archive: the root ENTRY in its v1 form (32 bytes, mtime as u64 nanoseconds), an
+/// empty directory, built by hand from the spec's table.
+#[test]
+fn an_entry_v1_root_is_read() {
+    let mut b = Vec::new();
+    let u64le = |b: &mut Vec<u8>, v: u64| b.extend_from_slice(&v.to_le_bytes());
+    u64le(&mut b, 0x11da850a1c1cceff); // ENTRY_V1
+    u64le(&mut b, 48);
+    u64le(&mut b, 0o040750); // mode
+    u64le(&mut b, 0); // flags
+    b.extend_from_slice(&33u32.to_le_bytes()); // uid
+    b.extend_from_slice(&44u32.to_le_bytes()); // gid
+    u64le(&mut b, 1_700_000_000_123_456_789); // mtime, ns
+    u64le(&mut b, 0x2fec4fa642d5731d); // GOODBYE with only its tail
+    u64le(&mut b, 40);
+    u64le(&mut b, 0xef5eed5b753e1555);
+    u64le(&mut b, 48); // back to the ENTRY at 0
+    u64le(&mut b, 40);
+    let ar = Archive::open(b, None, "old.pxar").unwrap();
+    let root = ar.root().unwrap();
+    assert_eq!(root.metadata.mode, 0o040750);
+    assert_eq!((root.metadata.uid, root.metadata.gid), (33, 44));
+    assert_eq!(
+        (root.metadata.mtime_secs, root.metadata.mtime_nanos),
+        (1_700_000_000, 123_456_789)
+    );
+    assert!(ar.read_dir(&root).unwrap().is_empty());
+    assert_eq!(ar.walk().map(|e| e.unwrap()).count(), 2);
+}
