@@ -707,8 +707,11 @@ impl<R: ReadAt> Extractor<'_, R> {
 
     fn unapplied(&mut self, e: &Entry) {
         if let Some(p) = e.metadata.quota_projid {
-            self.report
-                .skip(e, format!("quota project id {p}"), "not applied");
+            self.report.skip(
+                e,
+                format!("quota project id {p}"),
+                "this version does not set project ids",
+            );
         }
     }
 }

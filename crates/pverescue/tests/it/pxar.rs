@@ -357,3 +357,42 @@ fn sigterm_during_a_tree_restore_leaves_nothing() {
         std::fs::read_dir(&out).map(|d| d.count())
     );
 }
+
+/// A missing chunk that holds only a file's data: that file is left out and named, the rest of
+/// the tree is restored (exit 1).
+#[test]
+fn a_missing_chunk_of_file_data_leaves_out_that_file_only() {
+    let tmp = tempdir();
+    let store_dir = tmp.path().join("store");
+    let (snap, meta, _) = store(&store_dir, &pbswrite::pxar::sample_tree(), None, false);
+    let didx = std::fs::read(snap.join("root.pxar.didx")).unwrap();
+    // The chunk holding byte 200 000: inside `big` (its first MiB is 0x5a), whose data starts
+    // within the first chunk.
+    assert_eq!(meta[200_000], 0x5a);
+    let entry = (0..(didx.len() - 4096) / 40)
+        .map(|i| 4096 + 40 * i)
+        .find(|&o| u64::from_le_bytes(didx[o..o + 8].try_into().unwrap()) > 200_000)
+        .unwrap();
+    let digest: String = didx[entry + 8..entry + 40]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    std::fs::remove_file(store_dir.join(".chunks").join(&digest[..4]).join(&digest)).unwrap();
+    let out = tmp.path().join("out");
+    let r = run(&["--json", "extract", s(&snap), s(&out)]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let damaged = &v["trees"][0]["damaged"];
+    assert_eq!(damaged.as_array().map(Vec::len), Some(1), "{damaged}");
+    assert_eq!(damaged[0]["path"], "big");
+    assert!(r.stderr.contains("big: left out"), "{}", r.stderr);
+    assert!(!out.join("root/big").exists());
+    assert_eq!(
+        std::fs::read(out.join("root/text")).unwrap(),
+        b"some text\n"
+    );
+    assert_eq!(
+        std::fs::read(out.join("root/sub/inner")).unwrap(),
+        b"inner\n"
+    );
+}
