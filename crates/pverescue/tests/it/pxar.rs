@@ -396,3 +396,74 @@ fn a_missing_chunk_of_file_data_leaves_out_that_file_only() {
         b"inner\n"
     );
 }
+
+/// As an ordinary user (here `nobody`, switched to by `setpriv`): the tree is restored, owned by
+/// the user; devices are not created and capabilities not set, and the warnings say so (exit 1).
+#[test]
+fn as_an_ordinary_user_devices_and_capabilities_are_listed_not_applied() {
+    if !is_root() {
+        testimg::skip(
+            "as_an_ordinary_user_devices_and_capabilities_are_listed_not_applied",
+            "needs root to switch to another user",
+        );
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempdir();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (snap, _, _) = store(
+        &tmp.path().join("store"),
+        &pbswrite::pxar::sample_tree(),
+        None,
+        false,
+    );
+    let out = tmp.path().join("out");
+    let o = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_pverescue"))
+        .args(["--json", "extract", s(&snap), s(&out)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let t = &v["trees"][0];
+    assert_eq!(t["owners"], false);
+    let what: Vec<(String, String)> = t["not_applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["path"].as_str().unwrap().to_owned(),
+                n["what"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    for want in [
+        ("sda", "device 8:0"),
+        ("null", "device 1:3"),
+        ("suid", "file capabilities"),
+    ] {
+        assert!(
+            what.contains(&(want.0.into(), want.1.into())),
+            "{want:?} in {what:?}"
+        );
+    }
+    let m = std::fs::metadata(out.join("root/suid")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o4755);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&m), 65534);
+    assert_eq!(
+        std::fs::read(out.join("root/sub/inner")).unwrap(),
+        b"inner\n"
+    );
+    assert!(!out.join("root/sda").exists());
+    // Modes are kept (setgid too: the directory's group is the user's own).
+    let m = std::fs::metadata(out.join("root/sub")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o2775);
+}
