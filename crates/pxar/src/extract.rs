@@ -24,7 +24,7 @@
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -620,50 +620,16 @@ impl<R: ReadAt> Extractor<'_, R> {
         }
         rustix::fs::fchmod(fd, Mode::from_raw_mode(md.permissions()))
             .map_err(io_err("set the mode of", path))?;
-        let set = |this: &mut Self, what: &dyn Fn() -> String, name: &[u8], value: &[u8]| {
-            if let Err(err) = rustix::fs::fsetxattr(
-                fd,
-                OsStr::from_bytes(name),
-                value,
-                rustix::fs::XattrFlags::empty(),
-            ) {
-                this.report.skip(e, what(), err.to_string());
-            }
-        };
-        for (n, v) in &md.xattrs {
-            set(
-                self,
-                &|| format!("xattr {}", String::from_utf8_lossy(n)),
-                n,
-                v,
-            );
-        }
-        if let Some(c) = &md.fcaps {
-            set(
-                self,
-                &|| "file capabilities".into(),
-                b"security.capability",
-                c,
-            );
-        }
-        if let Some(a) = access_acl(md) {
-            set(self, &|| "ACL".into(), b"system.posix_acl_access", &a);
-        }
-        if let Some(a) = default_acl(&md.acl) {
-            set(
-                self,
-                &|| "default ACL".into(),
-                b"system.posix_acl_default",
-                &a,
-            );
-        }
+        self.set_xattrs(e, |name, value| {
+            rustix::fs::fsetxattr(fd, name, value, rustix::fs::XattrFlags::empty())
+        });
         self.unapplied(e);
         rustix::fs::futimens(fd, &times(md)).map_err(io_err("set the time of", path))?;
         Ok(())
     }
 
-    /// Owner, mode and mtime by name (symlinks, devices, fifos, sockets: no handle to write
-    /// through); xattrs are not set on them.
+    /// Owner, mode, xattrs, ACLs and mtime by name (symlinks, devices, fifos, sockets: no
+    /// handle to write through).
     fn apply_at(
         &mut self,
         e: &Entry,
@@ -692,17 +658,51 @@ impl<R: ReadAt> Extractor<'_, R> {
             )
             .map_err(io_err("set the mode of", path))?;
         }
-        if !md.xattrs.is_empty() || md.fcaps.is_some() || !md.acl.is_empty() {
-            self.report.skip(
-                e,
-                "xattrs and ACLs",
-                format!("not set on {}", e.kind.word()),
-            );
-        }
+        // No handle can be opened on a symlink to write through: its name under the
+        // directory's handle in /proc, whose last component `lsetxattr` does not follow.
+        let mut at = std::ffi::OsString::from(format!("/proc/self/fd/{}/", dir.as_raw_fd()));
+        at.push(name);
+        self.set_xattrs(e, |n, value| {
+            rustix::fs::lsetxattr(&at, n, value, rustix::fs::XattrFlags::empty())
+        });
         self.unapplied(e);
         rustix::fs::utimensat(dir, name, &times(md), AtFlags::SYMLINK_NOFOLLOW)
             .map_err(io_err("set the time of", path))?;
         Ok(())
+    }
+
+    /// Sets the xattrs, fcaps and ACLs of `e` with `set`; what fails is listed as not applied.
+    fn set_xattrs(&mut self, e: &Entry, set: impl Fn(&OsStr, &[u8]) -> rustix::io::Result<()>) {
+        let md = &e.metadata;
+        let mut items: Vec<XattrItem<'_>> = md
+            .xattrs
+            .iter()
+            .map(|(n, v)| {
+                (
+                    format!("xattr {}", String::from_utf8_lossy(n)),
+                    n.as_slice(),
+                    v.as_slice().into(),
+                )
+            })
+            .collect();
+        if let Some(c) = &md.fcaps {
+            items.push((
+                "file capabilities".into(),
+                b"security.capability",
+                c.as_slice().into(),
+            ));
+        }
+        if let Some(a) = access_acl(md) {
+            items.push(("ACL".into(), b"system.posix_acl_access", a.into()));
+        }
+        if let Some(a) = default_acl(&md.acl) {
+            items.push(("default ACL".into(), b"system.posix_acl_default", a.into()));
+        }
+        for (what, name, value) in items {
+            if let Err(err) = set(OsStr::from_bytes(name), &value) {
+                self.report.skip(e, what, err.to_string());
+            }
+        }
     }
 
     fn unapplied(&mut self, e: &Entry) {
@@ -715,6 +715,9 @@ impl<R: ReadAt> Extractor<'_, R> {
         }
     }
 }
+
+/// An xattr to set: what to call it in a warning, its name, its value.
+type XattrItem<'a> = (String, &'a [u8], std::borrow::Cow<'a, [u8]>);
 
 /// Runs a create step under the lock the signal action takes, unless a signal came.
 fn guarded<T>(path: &Path, f: impl FnOnce() -> T) -> Result<T> {

@@ -34,6 +34,9 @@ os.chown(os.path.join(r, "sub/deeper/f"), 1234, 5678)
 os.chown(os.path.join(r, "rel-link"), 4321, 8765, follow_symlinks=False)
 os.setxattr(os.path.join(r, "a.txt"), "user.note", b"\x00binary\xff")
 os.setxattr(os.path.join(r, "sub"), "user.dir", b"yes")
+os.setxattr(os.path.join(r, "rel-link"), "trusted.link", b"on a symlink", follow_symlinks=False)
+os.setxattr(os.path.join(r, "fifo"), "trusted.fifo", b"on a fifo")
+subprocess.run(["setfacl", "-m", "u:1007:r--", os.path.join(r, "fifo")], check=True)
 subprocess.run(["setfacl", "-m", "u:1001:rwx,g:2002:r-x", os.path.join(r, "sub")], check=True)
 subprocess.run(["setfacl", "-d", "-m", "u:1003:rw-,g::r-x,o::---", os.path.join(r, "sub")], check=True)
 subprocess.run(["setfacl", "-m", "u:1005:r--", os.path.join(r, "empty")], check=True)
@@ -63,9 +66,9 @@ for dp, dns, fns in os.walk(r):
             inodes.setdefault(st.st_ino, []).append(rel)
         if stat.S_ISLNK(st.st_mode):
             d["target"] = os.readlink(p)
-        else:
-            d["xattrs"] = {a: os.getxattr(p, a).hex() for a in sorted(os.listxattr(p))
-                           if not a.startswith("system.posix_acl")}
+        d["xattrs"] = {a: os.getxattr(p, a, follow_symlinks=False).hex()
+                       for a in sorted(os.listxattr(p, follow_symlinks=False))
+                       if not a.startswith("system.posix_acl")}
         if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
             d["rdev"] = [os.major(st.st_rdev), os.minor(st.st_rdev)]
         out.append(d)
@@ -84,6 +87,10 @@ fn getfacl(dir: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn make_tree(at: &Path) {
     crate::util::python(MAKE, &[at]);
 }
@@ -95,6 +102,11 @@ fn check_same(src: &Path, dst: &Path) {
     assert!(a.contains("\"sub/hard\""), "{a}");
     assert_eq!(getfacl(src), getfacl(dst));
     assert!(getfacl(dst).contains("user:1001:rwx"));
+    assert!(getfacl(dst).contains("user:1007:r--"), "{}", getfacl(dst));
+    assert!(
+        a.contains(&format!("\"trusted.link\": \"{}\"", hex(b"on a symlink"))),
+        "{a}"
+    );
 }
 
 fn only_root(test: &str) -> bool {

@@ -142,24 +142,55 @@ pub fn from_disk(root: &Path) -> Node {
 }
 
 fn meta_of(p: &Path, m: &std::fs::Metadata) -> Meta {
-    let mut xattrs = Vec::new();
-    if !m.file_type().is_symlink() {
-        let mut names = vec![0u8; 65536];
-        let n = rustix::fs::llistxattr(p, &mut names).unwrap_or(0);
-        for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
-            let mut val = vec![0u8; 65536];
-            let k = rustix::fs::lgetxattr(p, name, &mut val).unwrap();
-            xattrs.push((name.to_vec(), val[..k].to_vec()));
-        }
-    }
-    xattrs.sort();
-    Meta {
+    let mut meta = Meta {
         mode: m.mode() as u64,
         uid: m.uid(),
         gid: m.gid(),
         mtime: (m.mtime(), m.mtime_nsec() as u32),
-        xattrs,
         ..Meta::default()
+    };
+    // `llistxattr` and `lgetxattr` read a symlink's own.
+    let mut names = vec![0u8; 65536];
+    let n = rustix::fs::llistxattr(p, &mut names).unwrap_or(0);
+    for name in names[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let mut val = vec![0u8; 65536];
+        let k = rustix::fs::lgetxattr(p, name, &mut val).unwrap();
+        let val = val[..k].to_vec();
+        // ACLs are xattrs on disk and ACL items in pxar, as a pxar encoder makes them.
+        match name {
+            b"system.posix_acl_access" => acl_items(&val, &mut meta, false),
+            b"system.posix_acl_default" => acl_items(&val, &mut meta, true),
+            _ => meta.xattrs.push((name.to_vec(), val)),
+        }
+    }
+    meta.xattrs.sort();
+    meta
+}
+
+/// Linux's ACL xattr (`posix_acl_xattr.h`: version 2, then {tag u16, perm u16, id u32}) as pxar
+/// ACL items (spec §7).
+fn acl_items(raw: &[u8], meta: &mut Meta, default: bool) {
+    assert_eq!(raw[..4], 2u32.to_le_bytes());
+    let mut base = [0u64, 0, 0, u64::MAX];
+    for e in raw[4..].chunks_exact(8) {
+        let tag = u16::from_le_bytes([e[0], e[1]]);
+        let perm = u16::from_le_bytes([e[2], e[3]]) as u64;
+        let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]) as u64;
+        match (tag, default) {
+            (0x01, _) => base[0] = perm,
+            (0x04, false) => meta.acl_group_obj = Some(perm),
+            (0x04, true) => base[1] = perm,
+            (0x20, _) => base[2] = perm,
+            (0x10, _) => base[3] = perm,
+            (0x02, false) => meta.acl_users.push((id, perm)),
+            (0x08, false) => meta.acl_groups.push((id, perm)),
+            (0x02, true) => meta.acl_default_users.push((id, perm)),
+            (0x08, true) => meta.acl_default_groups.push((id, perm)),
+            other => panic!("ACL tag {other:?}"),
+        }
+    }
+    if default {
+        meta.acl_default = Some(base);
     }
 }
 
