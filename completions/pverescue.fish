@@ -82,7 +82,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -s h -l help
 complete -c pverescue -n "__fish_pverescue_using_subcommand verify" -s V -l version -d 'Print version'
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s d -l drives -d 'Restore only these drives (e.g. drive-scsi0 or scsi0), comma separated' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l map -d 'Write a disk to a block device or file instead of DIR, or skip it (repeatable)' -r
-complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s a -l archive -d 'Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0; repeatable)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s a -l archive -d 'Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0; root.pxar or root.mpxar for a file tree; repeatable)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F

@@ -39,6 +39,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("qemu-img", "qemu-utils"),
     ("qemu-io", "qemu-utils"),
     ("qemu-nbd", "qemu-utils"),
+    ("getfacl", "acl"),
+    ("getfattr", "attr"),
 ];
 
 /// What the end-to-end tests of the artifacts (`xtask/src/e2e.rs`) need besides [`TOOLS`]:

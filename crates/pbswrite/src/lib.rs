@@ -6,6 +6,8 @@
 // A test writer: failing loudly on an I/O error is what it should do.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod pxar;
+
 use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::AeadInPlace;

@@ -287,7 +287,7 @@ pub struct ExtractArgs {
     #[arg(long)]
     pub write_zeroes: bool,
     /// Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0;
-    /// repeatable).
+    /// root.pxar or root.mpxar for a file tree; repeatable).
     #[arg(short = 'a', long = "archive", id = "select", value_name = "ARCHIVE")]
     pub select: Vec<String>,
     /// Proxmox Backup Server: restore around missing or damaged chunks instead of stopping:

@@ -222,6 +222,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(p) = e.downcast_ref::<pbs::Error>() {
         return p.hint();
     }
+    if let Some(p) = e.downcast_ref::<pxar::Error>() {
+        return p.hint();
+    }
     None
 }
 

@@ -2,10 +2,11 @@
 //! verbs as for a VMA archive, chosen when the path is a datastore, namespace, group or snapshot
 //! directory (recognised in [`crate::source`]).
 //!
-//! What is restored today: disk images (`X.img.fidx` → `OUT/X.img`, exact size, sparse) and
-//! config blobs (`X.conf.blob` → `OUT/X.conf`), through the same sinks as a VMA restore.
-//! Container file trees (`.pxar.didx`, split `.mpxar`/`.ppxar`) are listed and skipped with a
-//! warning (exit 1) until the pxar reader lands.
+//! What is restored: disk images (`X.img.fidx` → `OUT/X.img`, exact size, sparse) and config
+//! blobs (`X.conf.blob` → `OUT/X.conf`), through the same sinks as a VMA restore; container
+//! file trees (`X.pxar.didx`, or split `X.mpxar.didx` + `X.ppxar.didx`) → the directory
+//! `OUT/X/`, through the `pxar` crate's extraction (a temporary tree published without
+//! replacing).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -44,8 +45,29 @@ struct SnapshotLine {
 #[derive(Debug, Serialize)]
 struct ArchiveLine {
     name: String,
+    /// `image`, `config`, `tree`, `tree-metadata` or `tree-payload` (split pxar), `other`.
+    kind: &'static str,
     size: u64,
     crypt_mode: String,
+}
+
+/// What an archive of a snapshot is, by its name.
+fn kind_of(name: &str) -> &'static str {
+    if name.ends_with(".fidx") {
+        "image"
+    } else if name.ends_with(".mpxar.didx") {
+        "tree-metadata"
+    } else if name.ends_with(".ppxar.didx") {
+        "tree-payload"
+    } else if name.ends_with(".pcat1.didx") {
+        "catalog"
+    } else if name.ends_with(".didx") {
+        "tree"
+    } else if name.ends_with(".blob") {
+        "config"
+    } else {
+        "other"
+    }
 }
 
 fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
@@ -66,6 +88,7 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
                     .iter()
                     .map(|f| ArchiveLine {
                         name: f.filename.clone(),
+                        kind: kind_of(&f.filename),
                         size: f.size,
                         crypt_mode: f.crypt_mode.name().to_owned(),
                     })
@@ -149,9 +172,15 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
                 writeln!(out, "  notes: {}", output::text(n))?;
             }
             for a in &l.archives {
+                let kind = match a.kind {
+                    "tree" => "  file tree",
+                    "tree-metadata" => "  file tree (split: metadata)",
+                    "tree-payload" => "  file tree (split: file data)",
+                    _ => "",
+                };
                 writeln!(
                     out,
-                    "  {:<32} {:>12}  {}",
+                    "  {:<32} {:>12}  {}{kind}",
                     output::name(&a.name),
                     output::size(a.size),
                     a.crypt_mode
@@ -248,6 +277,7 @@ struct ExtractJson {
     dir: Option<String>,
     images: Vec<ImageJson>,
     configs: Vec<ConfigJson>,
+    trees: Vec<TreeJson>,
     skipped: Vec<SkippedJson>,
     not_written: Vec<String>,
     seconds: f64,
@@ -280,6 +310,44 @@ struct ConfigJson {
     archive: String,
     path: String,
     size: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct TreeJson {
+    /// The archive (`X.pxar.didx`, or `X.mpxar.didx` of a split pair).
+    archive: String,
+    /// The payload stream of a split archive.
+    payload: Option<String>,
+    path: String,
+    dirs: u64,
+    files: u64,
+    symlinks: u64,
+    hardlinks: u64,
+    /// Devices, fifos and sockets.
+    specials: u64,
+    data_bytes: u64,
+    sparse_bytes: u64,
+    /// Whether numeric owners were set (root only).
+    owners: bool,
+    /// Files left out because their data could not be read.
+    damaged: Vec<DamagedJson>,
+    /// Metadata or entries the file system (or a non-root user) could not take.
+    not_applied: Vec<NotAppliedJson>,
+    /// How many more were not applied than are listed.
+    not_applied_more: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct DamagedJson {
+    path: String,
+    reason: String,
+}
+
+#[derive(Debug, Serialize)]
+struct NotAppliedJson {
+    path: String,
+    what: String,
+    reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -619,6 +687,8 @@ pub fn extract(
             ".img.fidx",
             ".conf.blob",
             ".pxar.didx",
+            ".mpxar.didx",
+            ".ppxar.didx",
             ".fidx",
             ".didx",
             ".blob",
@@ -628,8 +698,26 @@ pub fn extract(
         .unwrap_or(f)
         .to_owned()
     };
+    // `-a X.pxar` and `-a X.mpxar` name trees without `.didx`; a split tree needs both streams.
+    let names = |f: &str| {
+        let pair = f
+            .strip_suffix(".ppxar.didx")
+            .map(|x| format!("{x}.mpxar.didx"));
+        [
+            Some(f.to_owned()),
+            Some(short(f)),
+            f.strip_suffix(".didx").map(str::to_owned),
+        ]
+        .into_iter()
+        .chain(
+            pair.iter()
+                .flat_map(|p| [Some(p.clone()), p.strip_suffix(".didx").map(str::to_owned)]),
+        )
+        .flatten()
+        .collect::<Vec<String>>()
+    };
     for want in &a.select {
-        if !all.iter().any(|f| f == want || short(f) == *want) {
+        if !all.iter().any(|f| names(f).contains(want)) {
             bail!(
                 "{}: no archive named '{want}' in the snapshot (it has: {})",
                 snapshot.name(),
@@ -637,7 +725,7 @@ pub fn extract(
             );
         }
     }
-    let chosen = |f: &str| a.select.is_empty() || a.select.iter().any(|w| w == f || *w == short(f));
+    let chosen = |f: &str| a.select.is_empty() || names(f).iter().any(|n| a.select.contains(n));
     cleanup::install().context("cannot install the signal handler")?;
     // The disk images, as --map names them: `drive-scsi0`, `scsi0` or the archive's file name.
     let mut disks: Vec<(String, String, u64)> = Vec::new();
@@ -669,7 +757,8 @@ pub fn extract(
         Some(out) => Some(sink::OutDir::create(out, a.force, &created)?),
         None => None,
     };
-    let (mut images, mut configs, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut images, mut configs, mut trees, mut skipped) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Images mapped to `skip`: not restored, as asked.
     let mut not_written: Vec<String> = Vec::new();
     for (i, f) in reader.manifest().files.iter().enumerate() {
@@ -766,12 +855,39 @@ pub fn extract(
                 path: path.display().to_string(),
                 size: bytes.len() as u64,
             });
+        } else if file.ends_with(".pcat1.didx") {
+            // The catalog lists the files of the trees for PBS's browser: nothing to restore.
+            continue;
+        } else if file.ends_with(".ppxar.didx") {
+            // Restored with its metadata stream.
+            if !all.contains(&format!("{}.mpxar.didx", short(file)).as_str()) {
+                skipped.push(SkippedJson {
+                    archive: file.to_owned(),
+                    reason: "the payload stream of a split tree without its metadata stream \
+                             (.mpxar.didx)"
+                        .into(),
+                });
+            }
+        } else if file.ends_with(".didx") {
+            // Trees go into the directory; with only --map targets there is none.
+            let Some(dir) = &dir else { continue };
+            let payload = file
+                .strip_suffix(".mpxar.didx")
+                .map(|x| format!("{x}.ppxar.didx"));
+            if let Some(p) = &payload
+                && !all.contains(&p.as_str())
+            {
+                bail!(
+                    "{}: {file} is the metadata of a split tree, but its file data {p} is not in \
+                     the snapshot",
+                    snapshot.name()
+                );
+            }
+            trees.push(extract_tree(g, &reader, dir, file, payload.as_deref())?);
         } else {
             skipped.push(SkippedJson {
                 archive: file.to_owned(),
-                reason: "container file trees (pxar) are not restored yet: this version \
-                         restores disk images and configs"
-                    .into(),
+                reason: "not a disk image, config or file tree".into(),
             });
         }
     }
@@ -780,7 +896,11 @@ pub fn extract(
     let repaired = images
         .iter()
         .any(|i| !i.zero_filled.is_empty() || !i.from_bad_copies.is_empty());
-    let warned = !skipped.is_empty() || repaired;
+    let warned = !skipped.is_empty()
+        || repaired
+        || trees
+            .iter()
+            .any(|t| !t.damaged.is_empty() || !t.not_applied.is_empty());
     for i in &images {
         for z in &i.zero_filled {
             eprintln!(
@@ -802,6 +922,32 @@ pub fn extract(
             );
         }
     }
+    for t in &trees {
+        for d in &t.damaged {
+            eprintln!(
+                "pverescue: warning: {}: {}: left out: {}",
+                output::name(&t.archive),
+                output::name(&d.path),
+                output::text(&d.reason)
+            );
+        }
+        for n in &t.not_applied {
+            eprintln!(
+                "pverescue: warning: {}: {}: {} not applied: {}",
+                output::name(&t.archive),
+                output::name(&n.path),
+                output::text(&n.what),
+                output::text(&n.reason)
+            );
+        }
+        if t.not_applied_more > 0 {
+            eprintln!(
+                "pverescue: warning: {}: {} more not applied (see --json)",
+                output::name(&t.archive),
+                t.not_applied_more
+            );
+        }
+    }
     for s in &skipped {
         eprintln!(
             "pverescue: warning: {}: {} skipped: {}",
@@ -816,6 +962,7 @@ pub fn extract(
             dir: a.dir.as_ref().map(|d| d.display().to_string()),
             images,
             configs,
+            trees,
             skipped,
             not_written,
             seconds,
@@ -855,6 +1002,22 @@ pub fn extract(
                 output::size(i.zero_bytes)
             )?;
         }
+        for t in &trees {
+            writeln!(
+                o,
+                "  tree   {:<28} {:>12}  ({} files, {} directories, {} links{})",
+                output::name(&format!("{}/", shown(&t.path))),
+                output::size(t.data_bytes + t.sparse_bytes),
+                t.files,
+                t.dirs,
+                t.symlinks + t.hardlinks,
+                if t.owners {
+                    ""
+                } else {
+                    "; owners not set: not root"
+                }
+            )?;
+        }
         for n in &not_written {
             writeln!(o, "  skip   {}", output::name(n))?;
         }
@@ -872,4 +1035,64 @@ fn shown(path: &str) -> String {
     Path::new(path)
         .file_name()
         .map_or_else(|| path.to_owned(), |n| n.to_string_lossy().into_owned())
+}
+
+/// Restores the tree of `file` (with its payload stream for a split archive) as `DIR/X/`.
+fn extract_tree(
+    g: &Global,
+    reader: &pbs::SnapshotReader,
+    dir: &sink::OutDir,
+    file: &str,
+    payload: Option<&str>,
+) -> Result<TreeJson> {
+    let name = file
+        .strip_suffix(".mpxar.didx")
+        .or_else(|| file.strip_suffix(".pxar.didx"))
+        .or_else(|| file.strip_suffix(".didx"))
+        .unwrap_or(file);
+    let meta = reader.dynamic_stream(file)?;
+    let data = payload.map(|p| reader.dynamic_stream(p)).transpose()?;
+    let total = diskview::ReadAt::size(&meta) + data.as_ref().map_or(0, diskview::ReadAt::size);
+    let ar = pxar::Archive::open(meta, data, file)?;
+    let mut bar = Bar::new(g, file).total(total);
+    let r = pxar::extract::extract(
+        &ar,
+        dir.path(),
+        name.as_ref(),
+        &pxar::extract::Options::for_this_process(),
+        &mut bar,
+    )
+    .with_context(|| format!("{}: restore of {file} failed", reader.snapshot().name()))?;
+    bar.finish();
+    Ok(TreeJson {
+        archive: file.to_owned(),
+        payload: payload.map(str::to_owned),
+        path: r.path.display().to_string(),
+        dirs: r.dirs,
+        files: r.files,
+        symlinks: r.symlinks,
+        hardlinks: r.hardlinks,
+        specials: r.specials,
+        data_bytes: r.data_bytes,
+        sparse_bytes: r.sparse_bytes,
+        owners: r.owners,
+        damaged: r
+            .damaged
+            .into_iter()
+            .map(|d| DamagedJson {
+                path: d.path,
+                reason: d.reason,
+            })
+            .collect(),
+        not_applied: r
+            .not_applied
+            .into_iter()
+            .map(|n| NotAppliedJson {
+                path: n.path,
+                what: n.what,
+                reason: n.reason,
+            })
+            .collect(),
+        not_applied_more: r.not_applied_more,
+    })
 }

@@ -20,6 +20,9 @@
 //!   also after Ctrl-C in the middle of a check.
 //! - `pbs`: `list` and `extract` of the sample PBS datastore in `../shared/fixtures/pbs` against
 //!   the sha256 its README gives (plain, deduplicated, encrypted with a key file).
+//! - `pxar`: container file trees (pxar, unified and split, plain and encrypted) in datastores
+//!   of the test writer, restored as `OUT/X/` and checked against the Python pxar reader;
+//!   a backward payload reference, a name leading out.
 //! - `patch`: VCDIFF and rdiff deltas from xdelta3 and rdiff, alone and chained.
 //! - `partitions`: `pverescue partitions` against sfdisk, sgdisk and lvm2 reports of images
 //!   those tools made; human and JSON snapshots.
@@ -48,6 +51,7 @@ mod mounting;
 mod partitions;
 mod patch;
 mod pbs;
+mod pxar;
 mod real;
 mod serve;
 mod util;
