@@ -44,6 +44,9 @@ fn main() -> ExitCode {
         Command::Mount(a) => cmd::mount::run(g, a),
         Command::Umount(a) => cmd::umount::run(g, a),
         Command::Drill(a) => cmd::drill::run(g, a),
+        Command::Ls(a) => cmd::files::ls(g, a),
+        Command::Cp(a) => cmd::files::cp(g, a),
+        Command::Cat(a) => cmd::files::cat(g, a),
         Command::Completions(a) => cmd::completions::run(g, a),
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };

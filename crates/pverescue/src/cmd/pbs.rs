@@ -144,7 +144,7 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
 
 /// The key files given with `--keyfile`, unlocked with the password of `--password-file` (its
 /// first line) or `PBS_ENCRYPTION_PASSWORD`.
-fn keyring(k: &crate::cli::PbsKeys) -> Result<pbs::Keyring> {
+pub(crate) fn keyring(k: &crate::cli::PbsKeys) -> Result<pbs::Keyring> {
     let mut keys = pbs::Keyring::new();
     let password: Option<Vec<u8>> = match &k.password_file {
         Some(p) => {
@@ -258,7 +258,7 @@ struct SkippedJson {
 
 /// The snapshot a path means: itself, or a group's newest finished snapshot (said on stderr);
 /// a store or namespace holds many and is refused.
-fn one_snapshot(
+pub(crate) fn one_snapshot(
     g: &Global,
     path: &Path,
     store: &pbs::Datastore,

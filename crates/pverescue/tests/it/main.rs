@@ -30,6 +30,8 @@
 //!   collisions, `--verify` against a target damaged between write and re-read.
 //! - `hostile`: archives only a hostile writer makes (`vma_writer.py`, from the spec): names
 //!   with newlines, escapes and spaces, and what `list`, `config` and `verify` print for them.
+//! - `files`: `ls`, `cp`, `cat` (issue 15) on FAT/ext4 images made by the real tools, raw,
+//!   in a `.vma.zst` (staged), on an LVM volume and in a PBS snapshot; hostile names.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -38,6 +40,7 @@ mod create;
 mod damaged;
 mod diff;
 mod drill;
+mod files;
 mod fixtures;
 mod generated;
 mod hardening;
