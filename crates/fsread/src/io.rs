@@ -9,11 +9,34 @@ use crate::View;
 pub(crate) struct Cursor {
     view: View,
     pos: u64,
+    /// Reads past the end give zeros instead of a short read, and the first such offset is
+    /// kept in `overrun`: `ntfs` 0.4 panics on an I/O error inside a structure (its binrw
+    /// errors), so it must never see one; the caller turns `overrun` into an error.
+    pad: bool,
+    overrun: Option<u64>,
 }
 
 impl Cursor {
     pub(crate) fn new(view: View) -> Cursor {
-        Cursor { view, pos: 0 }
+        Cursor {
+            view,
+            pos: 0,
+            pad: false,
+            overrun: None,
+        }
+    }
+
+    /// A cursor that pads reads past the end with zeros (see `pad`).
+    pub(crate) fn padded(view: View) -> Cursor {
+        Cursor {
+            pad: true,
+            ..Cursor::new(view)
+        }
+    }
+
+    /// The first offset read past the end since the last call, if any.
+    pub(crate) fn take_overrun(&mut self) -> Option<u64> {
+        self.overrun.take()
     }
 }
 
@@ -23,7 +46,24 @@ impl Read for Cursor {
         let n = usize::try_from(size.saturating_sub(self.pos))
             .unwrap_or(usize::MAX)
             .min(buf.len());
-        self.view.read_exact_at(&mut buf[..n], self.pos)?;
+        let read = match n {
+            0 => Ok(()),
+            n => self.view.read_exact_at(&mut buf[..n], self.pos),
+        };
+        if self.pad {
+            // Zeros for what could not be read (past the end, or a failing device), and the
+            // offset for the caller's error.
+            if read.is_err() {
+                buf.fill(0);
+                self.overrun.get_or_insert(self.pos);
+            } else if n < buf.len() {
+                buf[n..].fill(0);
+                self.overrun.get_or_insert(self.pos.max(size));
+            }
+            self.pos = self.pos.saturating_add(buf.len() as u64);
+            return Ok(buf.len());
+        }
+        read?;
         self.pos += n as u64;
         Ok(n)
     }

@@ -35,19 +35,42 @@ pub(crate) struct Ntfs {
     fs: RefCell<Cursor>,
 }
 
+/// `r`, unless `fs` was read past its end meanwhile: the structure that pointed there is
+/// corrupt, whatever was parsed from the zeros.
+fn overrun<T>(fs: &mut Cursor, path: &[u8], r: Result<T>) -> Result<T> {
+    match fs.take_overrun() {
+        Some(at) => Err(Error::corrupt(
+            "NTFS",
+            at,
+            format!(
+                "{}: a read failed or reached past the end of the filesystem",
+                show(path)
+            ),
+        )),
+        None => r,
+    }
+}
+
 fn err(path: &[u8], e: ntfs::NtfsError) -> Error {
     Error::corrupt("NTFS", 0, format!("{}: {e}", show(path)))
 }
 
 impl Ntfs {
     pub(crate) fn open(view: View) -> Result<Ntfs> {
-        let mut fs = Cursor::new(view);
-        let mut ntfs = ntfs::Ntfs::new(&mut fs).map_err(|e| err(b"/", e))?;
-        ntfs.read_upcase_table(&mut fs).map_err(|e| err(b"/", e))?;
+        let mut fs = Cursor::padded(view);
+        let ntfs = ntfs::Ntfs::new(&mut fs).map_err(|e| err(b"/", e));
+        let mut ntfs = overrun(&mut fs, b"/", ntfs)?;
+        let upcase = ntfs.read_upcase_table(&mut fs).map_err(|e| err(b"/", e));
+        overrun(&mut fs, b"/", upcase)?;
         Ok(Ntfs {
             ntfs,
             fs: RefCell::new(fs),
         })
+    }
+
+    /// `r`, unless the work behind it read past the end of the filesystem.
+    fn checked<T>(&self, path: &[u8], r: Result<T>) -> Result<T> {
+        overrun(&mut self.fs.borrow_mut(), path, r)
     }
 
     /// The file record of `path`.
@@ -123,14 +146,17 @@ impl Tree for Ntfs {
 
     fn label(&self) -> Option<String> {
         let fs = &mut *self.fs.borrow_mut();
-        let name = self.ntfs.volume_name(fs)?.ok()?;
-        let l = name.name().to_string_lossy();
+        let name = self.ntfs.volume_name(fs).and_then(|n| n.ok());
+        if fs.take_overrun().is_some() {
+            return None;
+        }
+        let l = name?.name().to_string_lossy();
         (!l.is_empty()).then_some(l)
     }
 
     fn stat(&self, path: &[u8]) -> Result<Stat> {
-        let file = self.find(path)?;
-        self.stat_of(&file, path)
+        let r = self.find(path).and_then(|file| self.stat_of(&file, path));
+        self.checked(path, r)
     }
 
     fn lstat(&self, path: &[u8]) -> Result<Stat> {
@@ -138,6 +164,27 @@ impl Tree for Ntfs {
     }
 
     fn list(&self, path: &[u8]) -> Result<Vec<Entry>> {
+        let r = self.list_unchecked(path);
+        self.checked(path, r)
+    }
+
+    fn open<'a>(&'a self, path: &[u8]) -> Result<Box<dyn FileReader + 'a>> {
+        let r = self.open_unchecked(path);
+        self.checked(path, r)
+    }
+
+    fn read_link(&self, path: &[u8]) -> Result<Vec<u8>> {
+        let r = self.find(path);
+        self.checked(path, r)?;
+        Err(Error::NotAFile {
+            path: show(path),
+            kind: "file that is no symlink",
+        })
+    }
+}
+
+impl Ntfs {
+    fn list_unchecked(&self, path: &[u8]) -> Result<Vec<Entry>> {
         let dir = self.find(path)?;
         if !dir.is_directory() {
             return Err(Error::NotADirectory { path: show(path) });
@@ -181,7 +228,7 @@ impl Tree for Ntfs {
         Ok(out)
     }
 
-    fn open<'a>(&'a self, path: &[u8]) -> Result<Box<dyn FileReader + 'a>> {
+    fn open_unchecked<'a>(&'a self, path: &[u8]) -> Result<Box<dyn FileReader + 'a>> {
         let file = self.find(path)?;
         let stat = self.stat_of(&file, path)?;
         if stat.kind != FileType::File {
@@ -244,14 +291,6 @@ impl Tree for Ntfs {
             compressed,
         }))
     }
-
-    fn read_link(&self, path: &[u8]) -> Result<Vec<u8>> {
-        self.find(path)?;
-        Err(Error::NotAFile {
-            path: show(path),
-            kind: "file that is no symlink",
-        })
-    }
 }
 
 struct NtfsReader<'a> {
@@ -273,6 +312,20 @@ impl FileReader for NtfsReader<'_> {
         }
         let buf = &mut buf[..want];
         let fs = &mut *self.tree.fs.borrow_mut();
+        let r = self.read_inner(fs, buf);
+        overrun(fs, &self.path, r)?;
+        self.pos += want as u64;
+        Ok(want)
+    }
+
+    fn seek(&mut self, pos: u64) -> Result<()> {
+        self.pos = pos;
+        Ok(())
+    }
+}
+
+impl NtfsReader<'_> {
+    fn read_inner(&mut self, fs: &mut Cursor, buf: &mut [u8]) -> Result<()> {
         if let Some(c) = &mut self.compressed {
             c.read(fs, self.pos, buf, &self.path)?;
         } else {
@@ -293,12 +346,6 @@ impl FileReader for NtfsReader<'_> {
                 .map_err(|e| err(path, e))?;
             value.read_exact(fs, buf).map_err(|e| err(path, e))?;
         }
-        self.pos += want as u64;
-        Ok(want)
-    }
-
-    fn seek(&mut self, pos: u64) -> Result<()> {
-        self.pos = pos;
         Ok(())
     }
 }

@@ -84,7 +84,12 @@ fn open_tree(g: &Global, source: &Path, fs: &FsSource, verb: &str) -> Result<Opt
             eprint!("{}", crate::cmd::partitions::table(&rows));
             return Ok(None);
         }
-        Err(e) => return Err(anyhow!(e).context(disk.name.clone())),
+        Err(e) => {
+            // `mount -t` has no counterpart here: content that is no known filesystem stays so.
+            let hint = e.hint().filter(|h| !h.contains("-t TYPE"));
+            print_failure(&anyhow!(e).context(disk.name.clone()), hint);
+            return Ok(None);
+        }
     };
     let name = if target.id == "disk" {
         disk.name.clone()
