@@ -134,3 +134,23 @@ fn ntfs_cut_in_half_never_panics() {
         }
     }
 }
+
+/// Found by the `fsread_open` fuzz target: a subdirectory whose first cluster is 1 made fatfs
+/// 0.3.6 subtract past zero (a panic with overflow checks, which the workspace now turns off for
+/// fatfs as release builds do). Listing it is an error or nothing, never a panic.
+#[test]
+fn fuzz_fat_directory_at_cluster_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let img = testimg::mkfs(dir.path(), "c1.img", 4 << 20, &["mkfs.vfat", "-F", "12"]);
+    testimg::run("mmd", &["-i", img.to_str().expect("utf-8"), "::/SUB"]);
+    let mut bytes = std::fs::read(&img).expect("read");
+    // The root directory's entry `SUB        `: its first cluster (bytes 26..28) becomes 1.
+    let at = bytes
+        .windows(11)
+        .position(|w| w == b"SUB        ")
+        .expect("entry");
+    bytes[at + 26..at + 28].copy_from_slice(&1u16.to_le_bytes());
+    let t = try_open(bytes).expect("boot sector is fine");
+    let _ = t.list(b"/SUB");
+    let _ = t.read_range(b"/SUB", 0, 10);
+}
