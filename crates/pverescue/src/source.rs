@@ -219,7 +219,10 @@ pub fn open_disk(
                 _scratch: None,
             })
         }
-        backupset::Kind::Vma | backupset::Kind::Vcdiff => stage(g, path, fs),
+        backupset::Kind::Vma | backupset::Kind::Vcdiff => match indexed(path, &detected, fs)? {
+            Some(disk) => Ok(disk),
+            None => stage(g, path, fs),
+        },
         backupset::Kind::Tar => bail!(
             "{shown}: a container backup (tar): unpack it with tar, e.g. \
              `tar -xf {shown} ./etc/nginx` (decompress first if needed)"
@@ -238,33 +241,16 @@ pub fn open_disk(
     }
 }
 
-/// A scratch directory of ours, removed (with what is in it) when dropped or on a signal.
-struct Scratch {
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Stages the chosen disk of a VMA archive or differential into a sparse file under
-/// `--scratch`, after saying how much room it may take.
-fn stage(g: &crate::cli::Global, path: &Path, fs: &crate::cli::FsSource) -> Result<DiskSource> {
-    let mut input = Input::open(path, &fs.diff)?;
-    let name = input.name().to_owned();
-    let reader = input.vma()?;
-    let disks: Vec<(String, u64)> = reader
-        .header()
+/// The disk of a VMA archive that `-d` names, or its only disk; otherwise the choices.
+fn choose_drive(name: &str, header: &vma::Header, want: Option<&str>) -> Result<(String, u64)> {
+    let disks: Vec<(String, u64)> = header
         .devices
         .iter()
         .filter(|d| !d.is_vmstate())
         .map(|d| (d.name.clone(), d.size))
         .collect();
-    let (drive, size) = match &fs.disk {
-        Some(want) => reader
-            .header()
+    Ok(match want {
+        Some(want) => header
             .drive(want)
             .map(|d| (d.name.clone(), d.size))
             .with_context(|| {
@@ -289,7 +275,53 @@ fn stage(g: &crate::cli::Global, path: &Path, fs: &crate::cli::FsSource) -> Resu
                     .join(", ")
             ),
         },
-    };
+    })
+}
+
+/// An uncompressed VMA (not a differential) is read in place through an index of its extents,
+/// built in one pass; `None` when the archive is compressed or a differential.
+fn indexed(
+    path: &Path,
+    detected: &backupset::Detected,
+    fs: &crate::cli::FsSource,
+) -> Result<Option<DiskSource>> {
+    if detected.kind != backupset::Kind::Vma || detected.compression != unpack::Format::Plain {
+        return Ok(None);
+    }
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path).with_context(|| format!("{name}: cannot open"))?;
+    let header = vma::Reader::new(std::io::BufReader::new(file))
+        .with_context(|| format!("{name}: cannot read the VMA header"))?
+        .header()
+        .clone();
+    let (drive, _) = choose_drive(&name, &header, fs.disk.as_deref())?;
+    let view = vma::view::DiskView::open(path, &drive)
+        .with_context(|| format!("{name}: cannot index {drive}"))?;
+    Ok(Some(DiskSource {
+        view: std::sync::Arc::new(view),
+        name: format!("{name}, {drive}"),
+        _scratch: None,
+    }))
+}
+
+/// A scratch directory of ours, removed (with what is in it) when dropped or on a signal.
+struct Scratch {
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stages the chosen disk of a VMA archive or differential into a sparse file under
+/// `--scratch`, after saying how much room it may take.
+fn stage(g: &crate::cli::Global, path: &Path, fs: &crate::cli::FsSource) -> Result<DiskSource> {
+    let mut input = Input::open(path, &fs.diff)?;
+    let name = input.name().to_owned();
+    let reader = input.vma()?;
+    let (drive, size) = choose_drive(&name, reader.header(), fs.disk.as_deref())?;
     let base = fs.scratch.clone().unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!(".pverescue-stage-{}", std::process::id()));
     cleanup::install().context("cannot install the signal handler")?;

@@ -360,7 +360,7 @@ fn works_as_an_unprivileged_user() {
 }
 
 #[test]
-fn a_vma_zst_of_the_disk_is_staged_under_scratch_and_removed() {
+fn a_vma_is_indexed_and_a_vma_zst_staged_under_scratch_and_removed() {
     let tmp = tempdir();
     let tree = ext4_tree(tmp.path());
     let img = gpt_disk(tmp.path(), &tree);
@@ -377,6 +377,19 @@ fn a_vma_zst_of_the_disk_is_staged_under_scratch_and_removed() {
         &format!("drive-scsi0={}", s(&img)),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    // Uncompressed: read in place through an index of its extents, nothing staged.
+    let r = run(&["cat", s(&vma), "-p", "2", "/etc/nginx/nginx.conf"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "worker_processes 4;\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("staging"), "{}", r.stderr);
+    let dest = tmp.path().join("from-vma");
+    let r = run(&["cp", s(&vma), "-p", "2", "/", s(&dest)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_copied(&tree, &dest);
     testimg::run("zstd", &["-q", "--rm", s(&vma)]);
     let zst = tmp
         .path()
