@@ -604,3 +604,40 @@ fn xfs_points_to_mount() {
     );
     assert!(r.stderr.contains("hint: `pverescue mount`"), "{}", r.stderr);
 }
+
+#[test]
+fn cp_interrupted_leaves_nothing_behind() {
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("data")).expect("mkdir");
+    std::fs::write(src.join("data/small.txt"), b"first\n").expect("write");
+    testimg::sh(
+        "head -c 200M /dev/urandom > \"$1\"",
+        &[&src.join("data/zbig.bin")],
+    );
+    let fs = mkfs(
+        tmp.path(),
+        "big.img",
+        300 * MIB,
+        &["mkfs.ext4", "-q", "-d", s(&src)],
+    );
+    let dest = tmp.path().join("dest");
+    let mut child = crate::util::pverescue()
+        .args(["cp", s(&fs), "/data", s(&dest)])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Wait until the big file is being written, then ask the process to stop.
+    let partial = dest
+        .join("data")
+        .join(format!(".zbig.bin.partial-{}", child.id()));
+    testimg::wait_for(
+        "the big file to be written",
+        || partial.exists() || child.try_wait().ok().flatten().is_some(),
+        || format!("{} never appeared", partial.display()),
+    );
+    testimg::run("kill", &["-TERM", &child.id().to_string()]);
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143), "{status}");
+    assert!(!dest.exists(), "what the run created is removed");
+}
