@@ -45,6 +45,9 @@ complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "umount" -d 'Unm
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "drill" -d 'Restore drill: prove that the newest backup of every VM restores, mounts and passes checks'
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "serve" -d 'Serve the disks of a backup over NBD, read-only, until Ctrl-C: boot a VM from it or copy it with any NBD client'
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "fuse" -d 'Show the disks of a backup as read-only files (FUSE) until unmounted or Ctrl-C'
+complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "ls" -d 'List a directory inside a backup or disk image, without mounting (ext2/3/4, FAT, NTFS)'
+complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "cp" -d 'Copy files and directory trees out of a backup or disk image, like `cp -a`, without mounting'
+complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "cat" -d 'Print one file of a backup or disk image on standard output, without mounting'
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "manpage" -d 'Write the man pages into a directory'
 complete -c pverescue -n "__fish_pverescue_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -195,6 +198,57 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l json -d 'Pr
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s q -l quiet -d 'Print only errors: no progress, no summary'
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s h -l help -d 'Print help'
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s V -l version -d 'Print version'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s p -l partition -d 'Partition number (as in `pverescue partitions`)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l lv -d 'LVM logical volume as VG/LV' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
+json\t''
+none\t''"
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s l -l long -d 'Long form: type and mode, owner, size, modification time (UTC), link target'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s R -l recursive -d 'List subdirectories too'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l json -d 'Print machine-readable JSON on stdout instead of text'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s q -l quiet -d 'Print only errors: no progress, no summary'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s h -l help -d 'Print help'
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s p -l partition -d 'Partition number (as in `pverescue partitions`)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l lv -d 'LVM logical volume as VG/LV' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
+json\t''
+none\t''"
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l force -d 'Replace files that exist in DEST (never writing through a link)'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l json -d 'Print machine-readable JSON on stdout instead of text'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s q -l quiet -d 'Print only errors: no progress, no summary'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s h -l help -d 'Print help'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s V -l version -d 'Print version'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s p -l partition -d 'Partition number (as in `pverescue partitions`)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l lv -d 'LVM logical volume as VG/LV' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
+json\t''
+none\t''"
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l json -d 'Print machine-readable JSON on stdout instead of text'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s q -l quiet -d 'Print only errors: no progress, no summary'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s h -l help -d 'Print help'
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s V -l version -d 'Print version'
 complete -c pverescue -n "__fish_pverescue_using_subcommand completions" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
 json\t''
 none\t''"
@@ -209,19 +263,22 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand manpage" -l json -d 
 complete -c pverescue -n "__fish_pverescue_using_subcommand manpage" -s q -l quiet -d 'Print only errors: no progress, no summary'
 complete -c pverescue -n "__fish_pverescue_using_subcommand manpage" -s h -l help -d 'Print help'
 complete -c pverescue -n "__fish_pverescue_using_subcommand manpage" -s V -l version -d 'Print version'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "list" -d 'List the configs and disks of a VMA archive (output compatible with `vma list`)'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "config" -d 'Print one config file stored in a VMA archive'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "verify" -d 'Check archives completely: structure, checksums, and that every cluster of every disk is present'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "extract" -d 'Restore the disks and configs of a VMA archive into a new directory, or disks onto devices'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "create" -d 'Make a VMA archive from raw disk images and config files'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "merge" -d 'Rebuild a standalone full archive from a full backup and one of its differentials'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "patch" -d 'Apply VCDIFF (xdelta3) or rdiff (librsync) deltas to any file, like `xdelta3 -d` or `rdiff patch`'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "partitions" -d 'Show the partitions, LVM volumes and filesystems of a disk image, with byte offsets'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "mount" -d 'Mount a partition or LVM volume of a disk image read-only, through a loop device'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "umount" -d 'Unmount what `pverescue mount` mounted and release its loop device'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "drill" -d 'Restore drill: prove that the newest backup of every VM restores, mounts and passes checks'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "serve" -d 'Serve the disks of a backup over NBD, read-only, until Ctrl-C: boot a VM from it or copy it with any NBD client'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "fuse" -d 'Show the disks of a backup as read-only files (FUSE) until unmounted or Ctrl-C'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "completions" -d 'Print a shell completion script'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "manpage" -d 'Write the man pages into a directory'
-complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "list" -d 'List the configs and disks of a VMA archive (output compatible with `vma list`)'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "config" -d 'Print one config file stored in a VMA archive'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "verify" -d 'Check archives completely: structure, checksums, and that every cluster of every disk is present'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "extract" -d 'Restore the disks and configs of a VMA archive into a new directory, or disks onto devices'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "create" -d 'Make a VMA archive from raw disk images and config files'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "merge" -d 'Rebuild a standalone full archive from a full backup and one of its differentials'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "patch" -d 'Apply VCDIFF (xdelta3) or rdiff (librsync) deltas to any file, like `xdelta3 -d` or `rdiff patch`'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "partitions" -d 'Show the partitions, LVM volumes and filesystems of a disk image, with byte offsets'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "mount" -d 'Mount a partition or LVM volume of a disk image read-only, through a loop device'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "umount" -d 'Unmount what `pverescue mount` mounted and release its loop device'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "drill" -d 'Restore drill: prove that the newest backup of every VM restores, mounts and passes checks'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "serve" -d 'Serve the disks of a backup over NBD, read-only, until Ctrl-C: boot a VM from it or copy it with any NBD client'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "fuse" -d 'Show the disks of a backup as read-only files (FUSE) until unmounted or Ctrl-C'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "ls" -d 'List a directory inside a backup or disk image, without mounting (ext2/3/4, FAT, NTFS)'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "cp" -d 'Copy files and directory trees out of a backup or disk image, like `cp -a`, without mounting'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "cat" -d 'Print one file of a backup or disk image on standard output, without mounting'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "completions" -d 'Print a shell completion script'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "manpage" -d 'Write the man pages into a directory'
+complete -c pverescue -n "__fish_pverescue_using_subcommand help; and not __fish_seen_subcommand_from list config verify extract create merge patch partitions mount umount drill serve fuse ls cp cat completions manpage help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

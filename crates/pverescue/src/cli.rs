@@ -64,6 +64,9 @@ pub enum Command {
     Drill(DrillArgs),
     Serve(ServeArgs),
     Fuse(FuseArgs),
+    Ls(LsArgs),
+    Cp(CpArgs),
+    Cat(CatArgs),
     Completions(CompletionsArgs),
     #[command(hide = true)]
     Manpage(ManpageArgs),
@@ -86,6 +89,9 @@ impl Command {
             Command::Drill(_) => "drill",
             Command::Serve(_) => "serve",
             Command::Fuse(_) => "fuse",
+            Command::Ls(_) => "ls",
+            Command::Cp(_) => "cp",
+            Command::Cat(_) => "cat",
             Command::Completions(_) => "completions",
             Command::Manpage(_) => "manpage",
         }
@@ -409,6 +415,22 @@ pub struct MountArgs {
     pub image: PathBuf,
     /// Where to mount it (an existing directory).
     pub mountpoint: PathBuf,
+    #[command(flatten)]
+    pub volume: Volume,
+    /// Filesystem type to use instead of the detected one.
+    #[arg(short = 't', long = "type", value_name = "TYPE")]
+    pub fstype: Option<String>,
+    /// Mount read-write: this modifies the image (journal replay, timestamps).
+    #[arg(long)]
+    pub rw: bool,
+    /// Confirm --rw without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Which partition or logical volume of a disk (`mount`, `ls`, `cp`, `cat`).
+#[derive(Debug, Args)]
+pub struct Volume {
     /// Partition number (as in `pverescue partitions`).
     #[arg(
         short = 'p',
@@ -420,15 +442,113 @@ pub struct MountArgs {
     /// LVM logical volume as VG/LV.
     #[arg(long, value_name = "VG/LV")]
     pub lv: Option<String>,
-    /// Filesystem type to use instead of the detected one.
-    #[arg(short = 't', long = "type", value_name = "TYPE")]
-    pub fstype: Option<String>,
-    /// Mount read-write: this modifies the image (journal replay, timestamps).
+}
+
+impl Volume {
+    /// The choice as `partitions` takes it: the only filesystem when none is named.
+    pub fn selector(&self) -> partitions::Selector<'_> {
+        match (self.partition, &self.lv) {
+            (Some(n), _) => partitions::Selector::Partition(n),
+            (None, Some(lv)) => partitions::Selector::Lv(lv),
+            (None, None) => partitions::Selector::Auto,
+        }
+    }
+}
+
+/// Where the filesystem of `ls`, `cp` and `cat` is: which disk of the source, which partition or
+/// logical volume of that disk.
+#[derive(Debug, Args)]
+pub struct FsSource {
+    #[command(flatten)]
+    pub volume: Volume,
+    /// The disk of a VMA archive when it has several (drive-scsi0 or scsi0).
+    #[arg(short = 'd', long = "disk", value_name = "DISK")]
+    pub disk: Option<String>,
+    /// The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0).
+    #[arg(short = 'a', long = "archive", value_name = "ARCHIVE")]
+    pub archive: Option<String>,
+    /// Where a compressed VMA or a differential is staged first: a sparse file of the disk's
+    /// size, removed when the command ends [default: $TMPDIR or /tmp].
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    #[command(flatten)]
+    pub diff: DiffOptions,
+    #[command(flatten)]
+    pub keys: PbsKeys,
+}
+
+/// List a directory inside a backup or disk image, without mounting (ext2/3/4, FAT, NTFS).
+#[derive(Debug, Args)]
+#[command(
+    after_help = "SOURCE is a raw disk image or block device, a VMA archive or \
+                        differential (compressed ones are staged once under --scratch), or a PBS \
+                        snapshot or group directory. The filesystem is found on its own when the \
+                        disk holds one; otherwise choose with -p or --lv. Works as a normal user: \
+                        no loop device, no mount, no FUSE. FAT times carry no zone and are shown \
+                        as UTC.\n\n\
+                        Examples:\n  pverescue ls disk-drive-scsi0.raw /etc\n  \
+                        pverescue ls vzdump-qemu-100-2024_01_02-03_04_05.vma.zst -p 2 -l /home\n  \
+                        pverescue ls /mnt/pbs/vm/100/2024-01-02T03:04:05Z -a drive-scsi0 -R /etc/nginx\n  \
+                        pverescue ls --json win.raw -p 3 /Users"
+)]
+pub struct LsArgs {
+    /// The backup or disk image.
+    pub source: PathBuf,
+    /// The directory (or file) to list.
+    #[arg(default_value = "/")]
+    pub path: std::ffi::OsString,
+    /// Long form: type and mode, owner, size, modification time (UTC), link target.
+    #[arg(short = 'l', long = "long")]
+    pub long: bool,
+    /// List subdirectories too.
+    #[arg(short = 'R', long = "recursive")]
+    pub recursive: bool,
+    #[command(flatten)]
+    pub fs: FsSource,
+}
+
+/// Copy files and directory trees out of a backup or disk image, like `cp -a`, without mounting.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Each PATH lands in DEST under its own name (a directory as DEST/<name>/, \
+                        `/` fills DEST itself); DEST is created when missing. Modes (setuid, \
+                        setgid and sticky too), modification times, symlinks (as links), \
+                        hardlinks and, when run as root, owners are kept; zero blocks stay holes. \
+                        Nothing is written outside DEST and nothing is replaced without --force: \
+                        each file is written as .NAME.partial-PID and renamed when complete; on \
+                        failure or Ctrl-C what the run created is removed. Entries that cannot be \
+                        copied (device nodes, names with / or .., unreadable files) are skipped \
+                        with a warning and exit code 1.\n\n\
+                        Examples:\n  pverescue cp disk-drive-scsi0.raw /etc/nginx ./restored\n  \
+                        pverescue cp backup.vma.zst -p 1 /home/alice/db.sql /var/lib/x /tmp/out\n  \
+                        pverescue cp win.raw -p 3 '/Users/Bob/Documents' ./bob"
+)]
+pub struct CpArgs {
+    /// The backup or disk image.
+    pub source: PathBuf,
+    /// What to copy, then the directory to copy into.
+    #[arg(required = true, num_args = 2.., value_name = "PATH... DEST")]
+    pub paths: Vec<std::ffi::OsString>,
+    /// Replace files that exist in DEST (never writing through a link).
     #[arg(long)]
-    pub rw: bool,
-    /// Confirm --rw without asking.
-    #[arg(long)]
-    pub yes: bool,
+    pub force: bool,
+    #[command(flatten)]
+    pub fs: FsSource,
+}
+
+/// Print one file of a backup or disk image on standard output, without mounting.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  pverescue cat disk-drive-scsi0.raw /etc/fstab\n  \
+                        pverescue cat backup.vma.zst -p 2 /var/backups/db.sql.gz | gunzip | less"
+)]
+pub struct CatArgs {
+    /// The backup or disk image.
+    pub source: PathBuf,
+    /// The file.
+    pub path: std::ffi::OsString,
+    #[command(flatten)]
+    pub fs: FsSource,
 }
 
 /// Unmount what `pverescue mount` mounted and release its loop device.

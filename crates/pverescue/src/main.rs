@@ -47,6 +47,9 @@ fn main() -> ExitCode {
         Command::Drill(a) => cmd::drill::run(g, a),
         Command::Serve(a) => cmd::serve::run(g, a),
         Command::Fuse(a) => cmd::serve::fuse(g, a),
+        Command::Ls(a) => cmd::files::ls(g, a),
+        Command::Cp(a) => cmd::files::cp(g, a),
+        Command::Cat(a) => cmd::files::cat(g, a),
         Command::Completions(a) => cmd::completions::run(g, a),
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };

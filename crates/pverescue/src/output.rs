@@ -225,6 +225,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(p) = e.downcast_ref::<pxar::Error>() {
         return p.hint();
     }
+    if let Some(f) = e.downcast_ref::<fsread::Error>() {
+        return f.hint();
+    }
     None
 }
 

@@ -16,7 +16,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -247,24 +247,39 @@ impl NewFile {
     /// returns the final path. When the name was taken meanwhile, the data stays under the
     /// temporary name (no longer removed on failure) and [`Error::AppearedMeanwhile`] says where.
     pub fn publish(self, replace: bool, created: &Created) -> Result<PathBuf> {
-        let tmp_path = self.tmp_path();
-        let path = self.path();
-        self.file.sync_all().map_err(file_err("sync", &tmp_path))?;
-        let fd = &*self.dir.fd;
+        self.file
+            .sync_all()
+            .map_err(file_err("sync", &self.tmp_path()))?;
+        self.dir.rename_new(&self.tmp, &self.name, replace, created)
+    }
+}
+
+impl OutDir {
+    /// Renames the recorded temporary entry `tmp` to `name` by the rule of [`NewFile::publish`].
+    fn rename_new(
+        &self,
+        tmp: &OsStr,
+        name: &OsStr,
+        replace: bool,
+        created: &Created,
+    ) -> Result<PathBuf> {
+        let tmp_path = self.join(tmp);
+        let path = self.join(name);
+        let fd = &*self.fd;
         let mut entries = created.lock();
         let renamed = if replace {
-            if self.dir.entry(&self.name)? == Some(rustix::fs::FileType::Directory) {
+            if self.entry(name)? == Some(rustix::fs::FileType::Directory) {
                 return Err(Error::InvalidTarget {
                     reason: format!("{} is a directory; it is never replaced", path.display()),
                 });
             }
-            rustix::fs::renameat(fd, &self.tmp, fd, &self.name)
+            rustix::fs::renameat(fd, tmp, fd, name)
         } else {
-            match rustix::fs::renameat_with(fd, &self.tmp, fd, &self.name, RenameFlags::NOREPLACE) {
+            match rustix::fs::renameat_with(fd, tmp, fd, name, RenameFlags::NOREPLACE) {
                 // File systems without RENAME_NOREPLACE: a hard link never replaces either.
                 Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-                    rustix::fs::linkat(fd, &self.tmp, fd, &self.name, AtFlags::empty())
-                        .and_then(|()| rustix::fs::unlinkat(fd, &self.tmp, AtFlags::empty()))
+                    rustix::fs::linkat(fd, tmp, fd, name, AtFlags::empty())
+                        .and_then(|()| rustix::fs::unlinkat(fd, tmp, AtFlags::empty()))
                 }
                 r => r,
             }
@@ -273,7 +288,7 @@ impl NewFile {
             Ok(()) => {
                 for item in entries.iter_mut() {
                     if item.path == tmp_path {
-                        item.name = self.name.clone();
+                        item.name = name.to_os_string();
                         item.path = path.clone();
                     }
                 }
@@ -288,6 +303,103 @@ impl NewFile {
             }
             Err(e) => Err(file_err("rename", &tmp_path)(e.into())),
         }
+    }
+
+    /// The directory's handle, to set its own metadata (mode, times, owner) once it is filled.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Creates the subdirectory `name` (mode 0700 until the caller sets its own) and records it
+    /// in `created`. An existing directory is reused only with `reuse`; a link at `name` is
+    /// never followed, and anything else there is an error.
+    pub fn subdir(&self, name: &OsStr, reuse: bool, created: &Created) -> Result<OutDir> {
+        let path = self.join(name);
+        let mut entries = created.lock();
+        let made = match rustix::fs::mkdirat(&*self.fd, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => true,
+            Err(Errno::EXIST) if reuse => false,
+            Err(Errno::EXIST) => return Err(Error::TargetExists { path }),
+            Err(e) => return Err(file_err("create directory", &path)(e.into())),
+        };
+        if made {
+            entries.push(Item {
+                dir: None,
+                name: OsString::new(),
+                path: path.clone(),
+                is_dir: true,
+            });
+        }
+        drop(entries);
+        let fd = rustix::fs::openat(
+            &*self.fd,
+            name,
+            OFlags::DIRECTORY | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::LOOP | Errno::NOTDIR => Error::InvalidTarget {
+                reason: format!("{} exists and is not a directory", path.display()),
+            },
+            e => file_err("open directory", &path)(e.into()),
+        })?;
+        Ok(OutDir {
+            path,
+            fd: Arc::new(fd),
+        })
+    }
+
+    /// Creates the symlink `name` pointing at `target` by the publish rule: made under the
+    /// temporary name, then renamed without replacing (unless `replace`). The target is stored
+    /// as given and never followed.
+    pub fn symlink_new(
+        &self,
+        name: &OsStr,
+        target: &OsStr,
+        replace: bool,
+        created: &Created,
+    ) -> Result<PathBuf> {
+        self.check_absent(name, replace)?;
+        let tmp = temp_name(name);
+        let tmp_path = self.join(&tmp);
+        {
+            let mut entries = created.lock();
+            rustix::fs::symlinkat(target, &*self.fd, &tmp)
+                .map_err(|e| file_err("create the link", &tmp_path)(e.into()))?;
+            entries.push(Item {
+                dir: Some(Arc::clone(&self.fd)),
+                name: tmp.clone(),
+                path: tmp_path,
+                is_dir: false,
+            });
+        }
+        self.rename_new(&tmp, name, replace, created)
+    }
+
+    /// Makes `name` here a hard link to `src_name` in `src` (a file this run published); never
+    /// replaces anything.
+    pub fn hardlink_new(
+        &self,
+        name: &OsStr,
+        src: &OutDir,
+        src_name: &OsStr,
+        created: &Created,
+    ) -> Result<PathBuf> {
+        let path = self.join(name);
+        let mut entries = created.lock();
+        rustix::fs::linkat(&*src.fd, src_name, &*self.fd, name, AtFlags::empty()).map_err(|e| {
+            match e {
+                Errno::EXIST => Error::TargetExists { path: path.clone() },
+                e => file_err("create the hard link", &path)(e.into()),
+            }
+        })?;
+        entries.push(Item {
+            dir: Some(Arc::clone(&self.fd)),
+            name: name.to_os_string(),
+            path: path.clone(),
+            is_dir: false,
+        });
+        Ok(path)
     }
 }
 

@@ -76,6 +76,7 @@ mod error;
 pub mod extract;
 pub mod format;
 mod read;
+pub mod view;
 mod write;
 
 pub use error::{Error, Result};

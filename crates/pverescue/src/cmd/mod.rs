@@ -5,6 +5,7 @@ pub mod config;
 pub mod create;
 pub mod drill;
 pub mod extract;
+pub mod files;
 pub mod list;
 pub mod manpage;
 pub mod merge;

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use loopmount::{Access, MountSpec};
-use partitions::{MountTarget, SelectError, Selector};
+use partitions::{MountTarget, SelectError};
 use serde::Serialize;
 
 use crate::Outcome;
@@ -98,11 +98,7 @@ pub fn run(g: &Global, a: &MountArgs) -> Result<Outcome> {
     loopmount::install_signal_cleanup().context("cannot install the signal handler")?;
     let scan = scan(&a.image, None)?;
     print_warnings(&a.image, &scan);
-    let selector = match (a.partition, &a.lv) {
-        (Some(n), _) => Selector::Partition(n),
-        (None, Some(lv)) => Selector::Lv(lv),
-        (None, None) => Selector::Auto,
-    };
+    let selector = a.volume.selector();
     let image = a.image.display();
     let target = match scan.select(selector, a.fstype.is_some()) {
         Ok(t) => t,

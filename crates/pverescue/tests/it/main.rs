@@ -35,6 +35,8 @@
 //!   with newlines, escapes and spaces, and what `list`, `config` and `verify` print for them.
 //! - `serve`: `serve` of the sample PBS datastore and of raw images to `nbdcopy`, `nbdinfo`,
 //!   `qemu-img` and `qemu-io`: README sha256s, holes in the block status, the overlay, signals.
+//! - `files`: `ls`, `cp`, `cat` (issue 15) on FAT/ext4 images made by the real tools, raw,
+//!   in a `.vma.zst` (staged), on an LVM volume and in a PBS snapshot; hostile names.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -43,6 +45,7 @@ mod create;
 mod damaged;
 mod diff;
 mod drill;
+mod files;
 mod fixtures;
 mod generated;
 mod hardening;

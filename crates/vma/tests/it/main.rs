@@ -10,4 +10,5 @@ mod hostile;
 mod real;
 mod roundtrip;
 mod targets;
+mod view;
 mod writer;
