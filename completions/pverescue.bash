@@ -478,17 +478,29 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__fuse)
-            opts="-a -q -h -V --archive --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-d -q -h -V --disk --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --archive)
+                --disk)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -a)
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1030,7 +1042,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__serve)
-            opts="-a -q -h -V --socket --listen --archive --overlay --threads --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-d -q -h -V --socket --listen --disk --overlay --threads --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,11 +1056,11 @@ _pverescue() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --archive)
+                --disk)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                -a)
+                -d)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1057,6 +1069,18 @@ _pverescue() {
                     return 0
                     ;;
                 --threads)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scratch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --base)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --source-window)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -176,9 +176,12 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand drill" -s h -l help 
 complete -c pverescue -n "__fish_pverescue_using_subcommand drill" -s V -l version -d 'Print version'
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l socket -d 'Listen on this Unix socket (it must not exist; removed on exit)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l listen -d 'Listen on this TCP address (default 127.0.0.1:10809; a bare port means 127.0.0.1:PORT). There is no authentication: never listen beyond loopback on an untrusted network' -r
-complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -s a -l archive -d 'Serve only these disks (e.g. drive-scsi0 or drive-scsi0.img.fidx; repeatable)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -s d -l disk -d 'Serve only these disks (e.g. drive-scsi0, scsi0 or drive-scsi0.img.fidx; repeatable)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l overlay -d 'Take writes into this copy-on-write overlay file (one disk), or FILE.<disk> (several); the backup is never written' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l threads -d 'Threads serving the requests of each client (default: one per core)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
@@ -188,7 +191,10 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l json -d 'P
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -s q -l quiet -d 'Print only errors: no progress, no summary'
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -s h -l help -d 'Print help'
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -s V -l version -d 'Print version'
-complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s a -l archive -d 'Show only these disks (e.g. drive-scsi0; repeatable)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s d -l disk -d 'Show only these disks (e.g. drive-scsi0 or scsi0; repeatable)' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''

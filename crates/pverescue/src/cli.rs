@@ -173,7 +173,7 @@ pub struct VerifyArgs {
                   nbdcopy 'nbd+unix:///drive-scsi0?socket=/tmp/vm100.sock' drive-scsi0.raw"
 )]
 pub struct ServeArgs {
-    /// A PBS snapshot or group directory, or a raw disk image.
+    /// A PBS snapshot or group directory, a VMA archive or differential, or a raw disk image.
     pub source: PathBuf,
     /// Listen on this Unix socket (it must not exist; removed on exit).
     #[arg(long, value_name = "PATH", conflicts_with = "listen")]
@@ -182,8 +182,14 @@ pub struct ServeArgs {
     /// There is no authentication: never listen beyond loopback on an untrusted network.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// Serve only these disks (e.g. drive-scsi0 or drive-scsi0.img.fidx; repeatable).
-    #[arg(short = 'a', long = "archive", value_name = "NAME")]
+    /// Serve only these disks (e.g. drive-scsi0, scsi0 or drive-scsi0.img.fidx; repeatable).
+    #[arg(
+        short = 'd',
+        short_alias = 'a',
+        long = "disk",
+        alias = "archive",
+        value_name = "NAME"
+    )]
     pub select: Vec<String>,
     /// Take writes into this copy-on-write overlay file (one disk), or FILE.<disk> (several);
     /// the backup is never written.
@@ -192,6 +198,12 @@ pub struct ServeArgs {
     /// Threads serving the requests of each client (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Where a compressed VMA or a differential is staged first: sparse files of the disks'
+    /// sizes, removed when the command ends [default: $TMPDIR or /tmp].
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    #[command(flatten)]
+    pub diff: DiffOptions,
     #[command(flatten)]
     pub keys: PbsKeys,
 }
@@ -209,13 +221,25 @@ pub struct ServeArgs {
                   pverescue umount /mnt/root; pverescue umount /mnt/vm100"
 )]
 pub struct FuseArgs {
-    /// A PBS snapshot or group directory, or a raw disk image.
+    /// A PBS snapshot or group directory, a VMA archive or differential, or a raw disk image.
     pub source: PathBuf,
     /// An empty directory to show the files in.
     pub mountpoint: PathBuf,
-    /// Show only these disks (e.g. drive-scsi0; repeatable).
-    #[arg(short = 'a', long = "archive", value_name = "NAME")]
+    /// Show only these disks (e.g. drive-scsi0 or scsi0; repeatable).
+    #[arg(
+        short = 'd',
+        short_alias = 'a',
+        long = "disk",
+        alias = "archive",
+        value_name = "NAME"
+    )]
     pub select: Vec<String>,
+    /// Where a compressed VMA or a differential is staged first: sparse files of the disks'
+    /// sizes, removed when the command ends [default: $TMPDIR or /tmp].
+    #[arg(long, value_name = "DIR")]
+    pub scratch: Option<PathBuf>,
+    #[command(flatten)]
+    pub diff: DiffOptions,
     #[command(flatten)]
     pub keys: PbsKeys,
 }

@@ -1,14 +1,16 @@
 //! The disks of a source as random-access views (the round-2 disk view), named as the user
-//! knows them: what `serve` exports (and what `ls`/`cp` read). One place resolves a path into
-//! views, after [`crate::source`] has said what the path is.
+//! knows them: what `serve` and `fuse` export and what `ls`/`cp`/`cat` read. The one place that
+//! turns a path into views, after [`crate::source`] has said what the path is: a PBS snapshot or
+//! group (fixed indexes, read at random), a raw image or block device, an uncompressed VMA
+//! (indexed in one pass), a compressed VMA or a differential (staged once into sparse files under
+//! `--scratch`, the space said first, removed on every path).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::Global;
-use crate::cli::PbsKeys;
+use crate::cli::{DiffOptions, Global, PbsKeys};
 
 /// A disk view shared by threads.
 pub type View = Arc<dyn diskview::ReadAt + Send + Sync>;
@@ -33,90 +35,177 @@ pub struct Opened {
     pub configs: Vec<(String, Vec<u8>)>,
     /// When the backup was taken (seconds since the epoch), where the source says.
     pub time: Option<i64>,
+    /// Staged copies, removed when this value goes.
+    _scratch: Option<Scratch>,
 }
 
-/// The disks of `path`, restricted to the archives named in `select` (empty: all).
-pub fn open(g: &Global, path: &Path, select: &[String], keys: &PbsKeys) -> Result<Vec<Disk>> {
-    Ok(open_all(g, path, select, keys)?.disks)
+/// Which disks to open, and what opening them may need.
+pub struct Pick<'a> {
+    /// Disks wanted by name (`drive-scsi0`, `scsi0`, `drive-scsi0.img.fidx`); empty: all.
+    pub names: &'a [String],
+    /// Exactly one disk is wanted: several candidates and no name is an error that lists
+    /// them (before anything is staged). `flag` names the option that picks (`-d`, `-a`).
+    pub one: Option<&'a str>,
+    /// Where compressed archives are staged (default: the temporary directory).
+    pub scratch: Option<&'a Path>,
+    /// Options for differentials.
+    pub diff: &'a DiffOptions,
+    /// Keys for encrypted PBS snapshots.
+    pub keys: &'a PbsKeys,
 }
 
-/// The disks and configs of `path`; `select` restricts the disks.
-pub fn open_all(g: &Global, path: &Path, select: &[String], keys: &PbsKeys) -> Result<Opened> {
+/// Keeps `candidates` (name, file) that `pick` wants, in order; fails on a name that matches
+/// none, or on several candidates when one is wanted without a name.
+fn choose(
+    what: &str,
+    candidates: Vec<(String, String)>,
+    pick: &Pick,
+    matches: impl Fn(&str, &(String, String)) -> bool,
+) -> Result<Vec<(String, String)>> {
+    let listed = || {
+        candidates
+            .iter()
+            .map(|c| c.0.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for want in pick.names {
+        if !candidates.iter().any(|c| matches(want, c)) {
+            bail!("{what}: no disk named '{want}' (it has: {})", listed());
+        }
+    }
+    if candidates.is_empty() {
+        bail!("{what}: it holds no disk");
+    }
+    let chosen: Vec<(String, String)> = candidates
+        .iter()
+        .filter(|c| pick.names.is_empty() || pick.names.iter().any(|w| matches(w, c)))
+        .cloned()
+        .collect();
+    if let Some(flag) = pick.one
+        && chosen.len() > 1
+    {
+        bail!(
+            "{what}: holds {} disk images: choose one with {flag} ({})",
+            chosen.len(),
+            listed()
+        );
+    }
+    Ok(chosen)
+}
+
+/// The disks and configs of `path` that `pick` wants.
+pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
     let canonical =
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some((store, at)) = crate::source::pbs(path) {
-        return pbs_disks(g, path, &canonical, select, keys, &store, &at);
+        return pbs_disks(g, path, &canonical, pick, &store, &at);
     }
+    let shown = path.display().to_string();
     let found = crate::source::detect(path)?;
     match found.kind {
         backupset::Kind::RawImage => {
-            let view = diskview::FileView::open(path)
-                .with_context(|| format!("{}: cannot open", path.display()))?;
             let name = path
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "disk".into());
-            if !select.is_empty() && !select.contains(&name) {
-                bail!(
-                    "{}: a raw image is one disk, named '{name}'",
-                    path.display()
-                );
-            }
+            choose(&shown, vec![(name.clone(), shown.clone())], pick, |w, c| {
+                *w == c.0
+            })
+            .with_context(|| format!("{shown}: a raw image is one disk, named '{name}'"))?;
+            let view =
+                diskview::FileView::open(path).with_context(|| format!("{shown}: cannot open"))?;
             Ok(Opened {
                 disks: vec![Disk {
-                    description: format!("raw image {}", path.display()),
+                    description: format!("raw image {shown}"),
                     identity: format!("{}#{name}", canonical.display()),
                     name,
                     view: Arc::new(view),
                 }],
                 configs: Vec::new(),
                 time: None,
+                _scratch: None,
             })
         }
-        other => bail!(
-            "{}: {} sources cannot be read at random yet; restore it with `pverescue extract` \
-             and use the raw image",
-            path.display(),
-            other.name()
+        backupset::Kind::Vma | backupset::Kind::Vcdiff => {
+            vma_disks(g, path, &canonical, &found, pick)
+        }
+        backupset::Kind::Tar => bail!(
+            "{shown}: a container backup (tar): unpack it with tar, e.g. \
+             `tar -xf {shown} ./etc/nginx` (decompress first if needed)"
         ),
+        backupset::Kind::Directory => bail!(
+            "{shown}: a directory that is no PBS snapshot: disks are read at random from disk \
+             images, VMA archives and PBS snapshots (virtnbdbackup directories are not read \
+             this way yet)"
+        ),
+        backupset::Kind::Stream => {
+            bail!("this command reads its source at random: give a file, not standard input")
+        }
+        other => bail!("{shown}: {} is no disk or backup of disks", other.name()),
     }
+}
+
+/// Names a PBS disk image answers to: its file name, without `.img.fidx` or `.fidx`, and
+/// without `drive-`.
+fn pbs_matches(want: &str, file: &str) -> bool {
+    let short = file.strip_suffix(".img.fidx");
+    want == file
+        || short == Some(want)
+        || file.strip_suffix(".fidx") == Some(want)
+        || short.and_then(|s| s.strip_prefix("drive-")) == Some(want)
 }
 
 fn pbs_disks(
     g: &Global,
     path: &Path,
     canonical: &Path,
-    select: &[String],
-    keys: &PbsKeys,
+    pick: &Pick,
     store: &pbs::Datastore,
     at: &pbs::Located,
 ) -> Result<Opened> {
     let snapshot = crate::cmd::pbs::one_snapshot(g, path, store, at)?;
-    let keys = crate::cmd::pbs::keyring(keys)?;
+    let keys = crate::cmd::pbs::keyring(pick.keys)?;
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
-    let images: Vec<String> = reader
+    let files: Vec<String> = reader
         .manifest()
         .files
         .iter()
         .map(|f| f.filename.clone())
-        .filter(|f| f.ends_with(".img.fidx"))
         .collect();
-    let short = |f: &str| f.strip_suffix(".img.fidx").unwrap_or(f).to_owned();
-    for want in select {
-        if !images.iter().any(|f| f == want || short(f) == *want) {
+    let trees = files
+        .iter()
+        .any(|f| f.ends_with(".pxar.didx") || f.ends_with(".mpxar.didx"));
+    for want in pick.names {
+        if files
+            .iter()
+            .any(|f| f.ends_with(".didx") && f.starts_with(want.as_str()))
+        {
             bail!(
-                "{}: no disk image named '{want}' in the snapshot (it has: {})",
+                "{}: {want} is a pxar archive (the files of a container), not a disk: restore it \
+                 with `pverescue extract {} OUT -a {want}`",
                 snapshot.name(),
-                images.join(", ")
+                path.display()
             );
         }
     }
+    let images: Vec<(String, String)> = files
+        .iter()
+        .filter(|f| f.ends_with(".img.fidx"))
+        .map(|f| (f.trim_end_matches(".img.fidx").to_owned(), f.clone()))
+        .collect();
+    if images.is_empty() && trees {
+        bail!(
+            "{}: a container backup (pxar) holds files, not disks: `pverescue extract {} OUT` \
+             restores them (`pverescue list {}` shows its archives)",
+            snapshot.name(),
+            path.display(),
+            path.display()
+        );
+    }
+    let chosen = choose(&snapshot.name(), images, pick, |w, c| pbs_matches(w, &c.1))?;
     let mut disks = Vec::new();
-    for f in images {
-        let name = short(&f);
-        if !select.is_empty() && !select.iter().any(|w| *w == f || *w == name) {
-            continue;
-        }
+    for (name, f) in chosen {
         let image = reader.fixed_image(&f)?;
         disks.push(Disk {
             description: format!("{}/{f}", snapshot.name()),
@@ -125,11 +214,8 @@ fn pbs_disks(
             view: Arc::new(image),
         });
     }
-    if disks.is_empty() {
-        bail!("{}: the snapshot has no disk image", snapshot.name());
-    }
     let mut configs = Vec::new();
-    for f in reader.manifest().files.iter().map(|f| f.filename.as_str()) {
+    for f in &files {
         if let Some(name) = f.strip_suffix(".blob") {
             configs.push((name.to_owned(), reader.blob(f)?));
         }
@@ -138,5 +224,152 @@ fn pbs_disks(
         disks,
         configs,
         time: Some(snapshot.epoch),
+        _scratch: None,
     })
+}
+
+/// The disks of a VMA archive or differential: indexed in place when the archive is an
+/// uncompressed full, otherwise staged.
+fn vma_disks(
+    g: &Global,
+    path: &Path,
+    canonical: &Path,
+    detected: &backupset::Detected,
+    pick: &Pick,
+) -> Result<Opened> {
+    let mut input = crate::source::Input::open(path, pick.diff)?;
+    let name = input.name().to_owned();
+    let reader = input.vma()?;
+    let header = reader.header().clone();
+    let candidates: Vec<(String, String)> = header
+        .devices
+        .iter()
+        .filter(|d| !d.is_vmstate())
+        .map(|d| (d.name.clone(), d.name.clone()))
+        .collect();
+    let chosen = choose(&name, candidates, pick, |w, c| {
+        header.drive(w).is_some_and(|d| d.name == c.0)
+    })?;
+    let configs: Vec<(String, Vec<u8>)> = header
+        .configs
+        .iter()
+        .map(|c| (c.name.clone(), c.data.clone()))
+        .collect();
+    let identity = |drive: &str| format!("{}#{drive}", canonical.display());
+    let time = Some(header.ctime);
+    if detected.kind == backupset::Kind::Vma && detected.compression == unpack::Format::Plain {
+        drop(input);
+        let mut disks = Vec::new();
+        for (drive, _) in chosen {
+            let view = vma::view::DiskView::open(path, &drive)
+                .with_context(|| format!("{name}: cannot index {drive}"))?;
+            disks.push(Disk {
+                description: format!("{name}, {drive}"),
+                identity: identity(&drive),
+                name: drive,
+                view: Arc::new(view),
+            });
+        }
+        return Ok(Opened {
+            disks,
+            configs,
+            time,
+            _scratch: None,
+        });
+    }
+    // Compressed or a differential: one pass writes every chosen disk into scratch files.
+    let size: u64 = chosen
+        .iter()
+        .filter_map(|(d, _)| header.drive(d).map(|d| d.size))
+        .sum();
+    let base = pick
+        .scratch
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let scratch = Scratch::create(&base)?;
+    let free = rustix::fs::statvfs(&scratch.dir)
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
+        .unwrap_or(u64::MAX);
+    if !g.quiet && !g.json {
+        eprintln!(
+            "pverescue: {name} cannot be read at random: staging {} into {} first \
+             (sparse files: up to {}; {} free there)",
+            chosen
+                .iter()
+                .map(|c| c.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            base.display(),
+            crate::output::size(size),
+            crate::output::size(free)
+        );
+    }
+    let targets: Vec<(String, vma::extract::Target)> = chosen
+        .iter()
+        .enumerate()
+        .map(|(i, (d, _))| {
+            (
+                d.clone(),
+                vma::extract::Target::File(scratch.dir.join(format!("disk{i}.raw"))),
+            )
+        })
+        .collect();
+    let opts = vma::extract::ExtractOptions {
+        drives: Some(chosen.iter().map(|c| c.0.clone()).collect()),
+        write_zeroes: false,
+        force: false,
+    };
+    let outputs = vma::extract::Outputs {
+        dir: None,
+        targets,
+        digest: false,
+    };
+    vma::extract::extract(reader, &opts, outputs, &mut ())
+        .with_context(|| format!("{name}: cannot stage into {}", scratch.dir.display()))?;
+    input.print_warnings();
+    let mut disks = Vec::new();
+    for (i, (drive, _)) in chosen.into_iter().enumerate() {
+        let file = scratch.dir.join(format!("disk{i}.raw"));
+        let view = diskview::FileView::open(&file)
+            .with_context(|| format!("{}: cannot open the staged disk", file.display()))?;
+        disks.push(Disk {
+            description: format!("{name}, {drive} (staged)"),
+            identity: identity(&drive),
+            name: drive,
+            view: Arc::new(view),
+        });
+    }
+    Ok(Opened {
+        disks,
+        configs,
+        time,
+        _scratch: Some(scratch),
+    })
+}
+
+/// A scratch directory of ours, removed (with what is in it) when dropped or on a signal.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn create(base: &Path) -> Result<Scratch> {
+        let dir = base.join(format!(".pverescue-stage-{}", std::process::id()));
+        cleanup::install().context("cannot install the signal handler")?;
+        {
+            let dir = dir.clone();
+            cleanup::on_signal(cleanup::Stage::Files, move |_| {
+                let _ = std::fs::remove_dir_all(&dir);
+            });
+        }
+        std::fs::create_dir(&dir)
+            .with_context(|| format!("{}: cannot create the scratch directory", dir.display()))?;
+        Ok(Scratch { dir })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

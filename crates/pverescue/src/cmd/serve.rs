@@ -58,7 +58,18 @@ impl serve::Events for Report {
 
 /// `pverescue serve SOURCE`.
 pub fn run(g: &Global, a: &ServeArgs) -> Result<Outcome> {
-    let disks = crate::disks::open(g, &a.source, &a.select, &a.keys)?;
+    let opened = crate::disks::open_all(
+        g,
+        &a.source,
+        &crate::disks::Pick {
+            names: &a.select,
+            one: None,
+            scratch: a.scratch.as_deref(),
+            diff: &a.diff,
+            keys: &a.keys,
+        },
+    )?;
+    let disks = opened.disks;
     cleanup::install().context("cannot install the signal handler")?;
     let listen = match (&a.socket, &a.listen) {
         (Some(p), _) => serve::Listen::Unix(p.clone()),
@@ -205,7 +216,17 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<Outcome> {
 
 /// `pverescue fuse SOURCE MOUNTPOINT`.
 pub fn fuse(g: &Global, a: &crate::cli::FuseArgs) -> Result<Outcome> {
-    let opened = crate::disks::open_all(g, &a.source, &a.select, &a.keys)?;
+    let opened = crate::disks::open_all(
+        g,
+        &a.source,
+        &crate::disks::Pick {
+            names: &a.select,
+            one: None,
+            scratch: a.scratch.as_deref(),
+            diff: &a.diff,
+            keys: &a.keys,
+        },
+    )?;
     let mp = std::fs::canonicalize(&a.mountpoint)
         .with_context(|| format!("{}: cannot find the mount point", a.mountpoint.display()))?;
     if !mp.is_dir() {

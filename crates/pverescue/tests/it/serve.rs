@@ -411,3 +411,65 @@ fn a_disk_shown_by_fuse_mounts_with_pverescue_mount_and_ctrl_c_unmounts_it() {
     assert_eq!(out.status.code(), Some(130));
     assert!(testimg::findmnt(&mp).is_none(), "Ctrl-C unmounts");
 }
+
+/// The sha256 the real `vma extract` wrote for `file` of a `testdata/real` archive.
+fn real_sha(archive: &str, file: &str) -> String {
+    let listing = crate::util::testdata(&format!("real/expected/{archive}/extract.files"));
+    std::fs::read_to_string(listing)
+        .unwrap()
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(file))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn vma_archives_are_served_indexed_in_place_or_staged_and_the_stage_is_removed() {
+    require_tool("nbdcopy", "libnbd-bin");
+    let dir = tempdir();
+    // Uncompressed: indexed in place, nothing staged.
+    let plain = "vzdump-qemu-105-2026_11_20-21_10_17";
+    let s = start(
+        &[crate::util::testdata(&format!("real/{plain}.vma"))
+            .to_str()
+            .unwrap()],
+        &dir.path().join("a.sock"),
+    );
+    let out = dir.path().join("a.raw");
+    nbdcopy(&s.uri("drive-scsi0"), &out);
+    assert_eq!(sha256_file(&out), real_sha(plain, "disk-drive-scsi0.raw"));
+    let (_, _, stderr) = s.stop("-TERM");
+    assert!(!stderr.contains("staging"), "{stderr}");
+
+    // zstd: staged once under --scratch, said first, removed after SIGTERM.
+    let zst = "vzdump-qemu-101-2026_11_20-21_00_03";
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let s = start(
+        &[
+            crate::util::testdata(&format!("real/{zst}.vma.zst"))
+                .to_str()
+                .unwrap(),
+            "--scratch",
+            scratch.to_str().unwrap(),
+        ],
+        &dir.path().join("b.sock"),
+    );
+    let out = dir.path().join("b.raw");
+    nbdcopy(&s.uri("drive-scsi0"), &out);
+    assert_eq!(sha256_file(&out), real_sha(zst, "disk-drive-scsi0.raw"));
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        1,
+        "one staging directory"
+    );
+    let (code, _, stderr) = s.stop("-TERM");
+    assert_eq!(code, 143);
+    assert!(stderr.contains("staging drive-scsi0"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(&scratch).unwrap().count(),
+        0,
+        "the stage is removed"
+    );
+}
