@@ -213,18 +213,9 @@ impl Tree for Ext {
                 });
             }
             let m = e.metadata().map_err(|e| map(e, path))?;
-            let ino = if m.file_type().is_regular_file() {
-                let mut full = p.clone();
-                if full.len() > 1 {
-                    full.push(b'/');
-                }
-                full.extend_from_slice(&name);
-                self.inode_of(&full)
-            } else {
-                None
-            };
+            // The inode number costs a path lookup here; readers know it ([`FileReader::ino`]).
             out.push(Entry {
-                stat: stat(&m, ino),
+                stat: stat(&m, None),
                 name,
             });
         }
@@ -237,6 +228,7 @@ impl Tree for Ext {
             .map_err(|_| Error::NotFound { path: show(path) })?;
         let file = self.fs.open(ep).map_err(|e| map(e, path))?;
         Ok(Box::new(ExtFile {
+            ino: inode_from_debug(&format!("{file:?}")),
             file,
             path: path.to_vec(),
         }))
@@ -254,6 +246,7 @@ impl Tree for Ext {
 struct ExtFile {
     file: ext4_view::File,
     path: Vec<u8>,
+    ino: Option<u64>,
 }
 
 impl FileReader for ExtFile {
@@ -275,6 +268,10 @@ impl FileReader for ExtFile {
 
     fn seek(&mut self, pos: u64) -> Result<()> {
         self.file.seek_to(pos).map_err(|e| map(e, &self.path))
+    }
+
+    fn ino(&self) -> Option<u64> {
+        self.ino
     }
 }
 

@@ -143,7 +143,8 @@ pub struct Stat {
     /// Nanoseconds of `mtime`.
     pub mtime_nsec: u32,
     /// An identity shared by hardlinks of one file (inode or MFT record number); `None` where
-    /// the filesystem has no hardlinks (FAT).
+    /// the filesystem has no hardlinks (FAT), and in ext4 listings (open the file:
+    /// [`FileReader::ino`]).
     pub ino: Option<u64>,
     /// Device number of a device node (`major << 32 | minor`), else 0.
     pub rdev: u64,
@@ -166,6 +167,13 @@ pub trait FileReader {
 
     /// Moves to `pos` bytes from the start.
     fn seek(&mut self, pos: u64) -> Result<()>;
+
+    /// The file's identity shared by its hardlinks ([`Stat::ino`]), where the filesystem has
+    /// one. Cheaper here than in listings for ext4, whose reader knows it only once a file is
+    /// open.
+    fn ino(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A filesystem (or an archive's file tree) read through paths.

@@ -322,6 +322,10 @@ impl FileReader for NtfsReader<'_> {
         self.pos = pos;
         Ok(())
     }
+
+    fn ino(&self) -> Option<u64> {
+        Some(self.record)
+    }
 }
 
 impl NtfsReader<'_> {

@@ -252,6 +252,13 @@ impl NewFile {
             .map_err(file_err("sync", &self.tmp_path()))?;
         self.dir.rename_new(&self.tmp, &self.name, replace, created)
     }
+
+    /// [`NewFile::publish`] without the sync, for runs that create many files (`cp` of a tree:
+    /// one `fsync` each would cost more than the copy). The caller must make the data durable
+    /// before it reports success, once for all files: [`OutDir::sync_filesystem`].
+    pub fn publish_unsynced(self, replace: bool, created: &Created) -> Result<PathBuf> {
+        self.dir.rename_new(&self.tmp, &self.name, replace, created)
+    }
 }
 
 impl OutDir {
@@ -286,11 +293,11 @@ impl OutDir {
         };
         match renamed {
             Ok(()) => {
-                for item in entries.iter_mut() {
-                    if item.path == tmp_path {
-                        item.name = name.to_os_string();
-                        item.path = path.clone();
-                    }
+                // Newest first: the entry was usually just pushed (a run of many files stays
+                // linear).
+                if let Some(item) = entries.iter_mut().rev().find(|i| i.path == tmp_path) {
+                    item.name = name.to_os_string();
+                    item.path = path.clone();
                 }
                 Ok(path)
             }
@@ -303,6 +310,13 @@ impl OutDir {
             }
             Err(e) => Err(file_err("rename", &tmp_path)(e.into())),
         }
+    }
+
+    /// Flushes the whole filesystem this directory is on (`syncfs`): what
+    /// [`NewFile::publish_unsynced`] left to the caller, done once.
+    pub fn sync_filesystem(&self) -> Result<()> {
+        rustix::fs::syncfs(&*self.fd)
+            .map_err(|e| file_err("sync the filesystem of", &self.path)(e.into()))
     }
 
     /// The directory's handle, to set its own metadata (mode, times, owner) once it is filled.

@@ -438,11 +438,6 @@ impl Copier<'_> {
     }
 
     fn file(&mut self, src: &[u8], st: &Stat, dir: &sink::OutDir, name: &OsStr) -> Result<()> {
-        if let Some((first_dir, first_name)) = st.ino.and_then(|i| self.inodes.get(&i)) {
-            dir.hardlink_new(name, first_dir, first_name, self.created)?;
-            self.report.hardlinks += 1;
-            return Ok(());
-        }
         let mut reader = match self.tree.open(src) {
             Ok(r) => r,
             Err(e) => {
@@ -450,6 +445,12 @@ impl Copier<'_> {
                 return Ok(());
             }
         };
+        let ino = reader.ino().or(st.ino);
+        if let Some((first_dir, first_name)) = ino.and_then(|i| self.inodes.get(&i)) {
+            dir.hardlink_new(name, first_dir, first_name, self.created)?;
+            self.report.hardlinks += 1;
+            return Ok(());
+        }
         dir.check_absent(name, self.force)?;
         let new = dir.create_temp(name, self.force, self.created)?;
         let tmp = new.tmp_path();
@@ -480,10 +481,10 @@ impl Copier<'_> {
             st,
             &tmp.display().to_string(),
         )?;
-        new.publish(self.force, self.created)?;
+        new.publish_unsynced(self.force, self.created)?;
         self.report.files += 1;
         self.report.bytes += at;
-        if let Some(ino) = st.ino {
+        if let Some(ino) = ino {
             self.inodes.insert(ino, (dir.clone(), name.to_os_string()));
         }
         Ok(())
@@ -590,6 +591,8 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
             _ => c.skip(path, "give a path that ends in a name".into()),
         }
     }
+    // One sync for every file published unsynced, before anything is reported as copied.
+    out.sync_filesystem()?;
     let r = c.report;
     created.commit();
     if g.json {

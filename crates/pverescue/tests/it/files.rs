@@ -106,6 +106,10 @@ fn gpt_disk(dir: &Path, tree: &Path) -> PathBuf {
     let efi = dir.join("efi-src/EFI/BOOT");
     std::fs::create_dir_all(&efi).expect("mkdir");
     std::fs::write(efi.join("grubx64.efi"), vec![0x4d; 300_000]).expect("write");
+    std::fs::write(efi.join("grub.cfg"), b"set timeout=5\n").expect("write");
+    for (f, t) in [("grubx64.efi", "@1700000000"), ("grub.cfg", "@1700003600")] {
+        testimg::run("touch", &["-d", t, s(&efi.join(f))]);
+    }
     run_env(
         "mcopy",
         &[
@@ -234,7 +238,7 @@ fn ls_cp_cat_on_a_gpt_disk_with_fat_and_ext4() {
     );
     let r = run(&["ls", "-R", s(&img), "-p", "1"]);
     assert_eq!(
-        r.stdout, "/:\nEFI\n\n/EFI:\nBOOT\n\n/EFI/BOOT:\ngrubx64.efi\n",
+        r.stdout, "/:\nEFI\n\n/EFI:\nBOOT\n\n/EFI/BOOT:\ngrub.cfg\ngrubx64.efi\n",
         "{}",
         r.stderr
     );
@@ -640,4 +644,22 @@ fn cp_interrupted_leaves_nothing_behind() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(143), "{status}");
     assert!(!dest.exists(), "what the run created is removed");
+}
+
+/// What users read, pinned: the choices, a long listing and its JSON (FAT: no owners, times as
+/// written by `mcopy -m` in UTC).
+#[test]
+fn ls_output_is_pinned() {
+    let tmp = tempdir();
+    let tree = ext4_tree(tmp.path());
+    let img = gpt_disk(tmp.path(), &tree);
+    let shown = s(&img).to_owned();
+    let redact = |t: &str| t.replace(&shown, "[IMG]");
+    let r = run(&["ls", s(&img)]);
+    insta::assert_snapshot!("files_choices", redact(&r.stderr));
+    let r = run(&["ls", "-l", s(&img), "-p", "1", "/EFI/BOOT"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!("files_ls_long_fat", r.stdout);
+    let r = run(&["--json", "ls", s(&img), "-p", "1", "/EFI/BOOT"]);
+    insta::assert_snapshot!("files_ls_json_fat", redact(&r.stdout));
 }
