@@ -52,6 +52,7 @@ mod io;
 pub mod lznt1;
 mod ntfs;
 mod probe;
+pub mod pxar;
 
 use std::sync::Arc;
 
@@ -228,6 +229,10 @@ pub fn open(view: View) -> Result<Box<dyn Tree>> {
         Kind::Ext => Ok(Box::new(ext4::Ext::open(view)?)),
         Kind::Fat => Ok(Box::new(fat::Fat::open(view)?)),
         Kind::Ntfs => Ok(Box::new(ntfs::Ntfs::open(view)?)),
+        Kind::Pxar => Err(Error::Unsupported {
+            found: "a pxar archive".into(),
+            mountable: false,
+        }),
     }
 }
 

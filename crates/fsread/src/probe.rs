@@ -16,6 +16,8 @@ pub enum Kind {
     Fat,
     /// NTFS.
     Ntfs,
+    /// A pxar archive (never recognised on a disk: opened as one, see [`crate::pxar`]).
+    Pxar,
 }
 
 impl Kind {
@@ -25,6 +27,7 @@ impl Kind {
             Kind::Ext => "ext4",
             Kind::Fat => "fat",
             Kind::Ntfs => "ntfs",
+            Kind::Pxar => "pxar",
         }
     }
 }

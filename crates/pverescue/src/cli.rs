@@ -505,8 +505,9 @@ pub struct FsSource {
 #[derive(Debug, Args)]
 #[command(
     after_help = "SOURCE is a raw disk image or block device, a VMA archive or \
-                        differential (compressed ones are staged once under --scratch), or a PBS \
-                        snapshot or group directory. The filesystem is found on its own when the \
+                        differential (compressed ones are staged once under --scratch), a PBS \
+                        snapshot or group directory (a disk image, or a container's file tree: \
+                        -a picks), or a pxar archive file (.pxar, or .mpxar with its .ppxar). The filesystem is found on its own when the \
                         disk holds one; otherwise choose with -p or --lv. Works as a normal user: \
                         no loop device, no mount, no FUSE. FAT times carry no zone and are shown \
                         as UTC.\n\n\
@@ -545,7 +546,8 @@ pub struct LsArgs {
                         with a warning and exit code 1.\n\n\
                         Examples:\n  pverescue cp disk-drive-scsi0.raw /etc/nginx ./restored\n  \
                         pverescue cp backup.vma.zst -p 1 /home/alice/db.sql /var/lib/x /tmp/out\n  \
-                        pverescue cp win.raw -p 3 '/Users/Bob/Documents' ./bob"
+                        pverescue cp win.raw -p 3 '/Users/Bob/Documents' ./bob\n  \
+                        pverescue cp /mnt/pbs/ct/200 /etc/nginx ./restored   # a container's pxar tree"
 )]
 pub struct CpArgs {
     /// The backup or disk image.

@@ -182,8 +182,8 @@ fn pbs_disks(
             .any(|f| f.ends_with(".didx") && f.starts_with(want.as_str()))
         {
             bail!(
-                "{}: {want} is a pxar archive (the files of a container), not a disk: restore it \
-                 with `pverescue extract {} OUT -a {want}`",
+                "{}: {want} is a pxar archive (the files of a container), not a disk: browse it \
+                 with `pverescue ls {} -a {want}` or restore it with `pverescue extract`",
                 snapshot.name(),
                 path.display()
             );
@@ -196,8 +196,8 @@ fn pbs_disks(
         .collect();
     if images.is_empty() && trees {
         bail!(
-            "{}: a container backup (pxar) holds files, not disks: `pverescue extract {} OUT` \
-             restores them (`pverescue list {}` shows its archives)",
+            "{}: a container backup (pxar) holds files, not disks: `pverescue ls {}` browses \
+             them and `pverescue extract {} OUT` restores them",
             snapshot.name(),
             path.display(),
             path.display()
@@ -372,4 +372,108 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A file tree to browse instead of a disk's filesystem: a pxar archive of a PBS snapshot (the
+/// one `-a` names, or the only one of a snapshot without disk images), or a pxar file (a split
+/// `.mpxar` with its `.ppxar` beside it). `None`: the source holds disks.
+pub fn open_tree(
+    g: &Global,
+    path: &Path,
+    fs: &crate::cli::FsSource,
+) -> Result<Option<(Box<dyn fsread::Tree>, String)>> {
+    if let Some((store, at)) = crate::source::pbs(path) {
+        let snapshot = crate::cmd::pbs::one_snapshot_quiet(path, &store, &at)?;
+        let keys = crate::cmd::pbs::keyring(&fs.keys)?;
+        let reader = pbs::SnapshotReader::open(&store, &snapshot, &keys)?;
+        let files: Vec<String> = reader
+            .manifest()
+            .files
+            .iter()
+            .map(|f| f.filename.clone())
+            .collect();
+        let trees: Vec<&String> = files
+            .iter()
+            .filter(|f| f.ends_with(".pxar.didx") || f.ends_with(".mpxar.didx"))
+            .collect();
+        let chosen = match &fs.archive {
+            Some(want) => trees.into_iter().find(|f| {
+                *f == want
+                    || f.strip_suffix(".didx") == Some(want)
+                    || f.strip_suffix(".pxar.didx") == Some(want)
+                    || f.strip_suffix(".mpxar.didx") == Some(want)
+            }),
+            None if !files.iter().any(|f| f.ends_with(".img.fidx")) => match trees.as_slice() {
+                [one] => Some(*one),
+                [] => None,
+                many => bail!(
+                    "{}: the snapshot holds {} file trees: choose one with -a ({})",
+                    snapshot.name(),
+                    many.len(),
+                    many.iter()
+                        .map(|f| f.trim_end_matches(".didx"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+            None => None,
+        };
+        let Some(file) = chosen else {
+            return Ok(None);
+        };
+        if matches!(at, pbs::Located::Group(_)) {
+            crate::cmd::pbs::say_group_snapshot(g, &snapshot);
+        }
+        let meta: fsread::View = Arc::new(reader.dynamic_stream(file)?);
+        let payload: Option<fsread::View> = match file.strip_suffix(".mpxar.didx") {
+            Some(stem) => {
+                let p = format!("{stem}.ppxar.didx");
+                Some(Arc::new(reader.dynamic_stream(&p).with_context(|| {
+                    format!("{}: {file} needs its file data {p}", snapshot.name())
+                })?))
+            }
+            None => None,
+        };
+        let name = format!("{}, {}", snapshot.name(), file.trim_end_matches(".didx"));
+        let tree = fsread::pxar::Pxar::open(meta, payload, &name).with_context(|| name.clone())?;
+        return Ok(Some((Box::new(tree), name)));
+    }
+    // A pxar file: recognised by its first item.
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(None);
+    };
+    let mut head = [0u8; 8];
+    use std::os::unix::fs::FileExt;
+    if file.read_exact_at(&mut head, 0).is_err() {
+        return Ok(None);
+    }
+    let first = u64::from_le_bytes(head);
+    if ![
+        pxar::format::ENTRY,
+        pxar::format::ENTRY_V1,
+        pxar::format::FORMAT_VERSION,
+    ]
+    .contains(&first)
+    {
+        return Ok(None);
+    }
+    let shown = path.display().to_string();
+    let meta: fsread::View =
+        Arc::new(diskview::FileView::new(file).with_context(|| format!("{shown}: cannot open"))?);
+    let payload: Option<fsread::View> = match path.extension().and_then(|e| e.to_str()) {
+        Some("mpxar") => {
+            let p = path.with_extension("ppxar");
+            Some(Arc::new(diskview::FileView::open(&p).with_context(
+                || {
+                    format!(
+                        "{shown}: a split archive needs its file data {}",
+                        p.display()
+                    )
+                },
+            )?))
+        }
+        _ => None,
+    };
+    let tree = fsread::pxar::Pxar::open(meta, payload, &shown).with_context(|| shown.clone())?;
+    Ok(Some((Box::new(tree), shown)))
 }

@@ -31,7 +31,7 @@ struct Opened {
     tree: Box<dyn Tree>,
     /// `SOURCE, disk, partition N` for messages.
     name: String,
-    _disk: DiskSource,
+    _disk: Option<DiskSource>,
 }
 
 fn what(t: &MountTarget) -> String {
@@ -44,6 +44,16 @@ fn what(t: &MountTarget) -> String {
 
 /// Opens the filesystem `fs` names in `source`; `None` when the choices were listed instead.
 fn open_tree(g: &Global, source: &Path, fs: &FsSource, verb: &str) -> Result<Option<Opened>> {
+    if let Some((tree, name)) = crate::disks::open_tree(g, source, fs)? {
+        if !matches!(fs.volume.selector(), partitions::Selector::Auto) || fs.disk.is_some() {
+            bail!("{name}: a file tree (pxar) has no partitions or disks to choose");
+        }
+        return Ok(Some(Opened {
+            tree,
+            name,
+            _disk: None,
+        }));
+    }
     let disk = open_disk(g, source, fs)?;
     let scan = partitions::scan_view(&*disk.view, &ScanOptions::default())
         .with_context(|| format!("{}: cannot read the partition table", disk.name))?;
@@ -102,7 +112,7 @@ fn open_tree(g: &Global, source: &Path, fs: &FsSource, verb: &str) -> Result<Opt
     Ok(Some(Opened {
         tree,
         name,
-        _disk: disk,
+        _disk: Some(disk),
     }))
 }
 

@@ -364,23 +364,37 @@ pub(crate) fn one_snapshot(
     store: &pbs::Datastore,
     at: &pbs::Located,
 ) -> Result<pbs::Snapshot> {
+    let s = one_snapshot_quiet(path, store, at)?;
+    if matches!(at, pbs::Located::Group(_)) {
+        say_group_snapshot(g, &s);
+    }
+    Ok(s)
+}
+
+/// Tells which snapshot a group directory stands for (on stderr, unless quiet or JSON).
+pub(crate) fn say_group_snapshot(g: &Global, s: &pbs::Snapshot) {
+    if !g.quiet && !g.json {
+        eprintln!(
+            "pverescue: using the newest finished snapshot of the group: {}",
+            s.name()
+        );
+    }
+}
+
+/// [`one_snapshot`] without saying which snapshot a group means.
+pub(crate) fn one_snapshot_quiet(
+    path: &Path,
+    store: &pbs::Datastore,
+    at: &pbs::Located,
+) -> Result<pbs::Snapshot> {
     Ok(match at {
         pbs::Located::Snapshot(s) => s.clone(),
-        pbs::Located::Group(group) => {
-            let s = store.newest_finished(group)?.with_context(|| {
-                format!(
-                    "{}: the group has no finished snapshot",
-                    group.path.display()
-                )
-            })?;
-            if !g.quiet && !g.json {
-                eprintln!(
-                    "pverescue: using the newest finished snapshot of the group: {}",
-                    s.name()
-                );
-            }
-            s
-        }
+        pbs::Located::Group(group) => store.newest_finished(group)?.with_context(|| {
+            format!(
+                "{}: the group has no finished snapshot",
+                group.path.display()
+            )
+        })?,
         pbs::Located::Store | pbs::Located::Namespace(_) => bail!(
             "{}: a datastore or namespace holds many backups: give a snapshot or a group \
              directory (`pverescue list {}` shows them)",

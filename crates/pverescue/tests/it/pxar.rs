@@ -467,3 +467,114 @@ fn as_an_ordinary_user_devices_and_capabilities_are_listed_not_applied() {
     let m = std::fs::metadata(out.join("root/sub")).unwrap();
     assert_eq!(m.permissions().mode() & 0o7777, 0o2775);
 }
+
+/// A small tree whose every byte the test states: `etc/hostname`, `etc/motd` (a hardlink to
+/// it), `link` (a symlink into `etc`), `data/blob` (64 KiB of a pattern).
+fn browse_tree() -> Node {
+    use pbswrite::pxar::Meta;
+    let mut host = Meta::mode(0o100640);
+    host.uid = 101;
+    host.gid = 202;
+    host.mtime = (1_700_000_123, 5);
+    let blob: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
+    Node::Dir(
+        Meta::mode(0o040755),
+        vec![
+            (
+                b"data".to_vec(),
+                Node::Dir(
+                    Meta::mode(0o040700),
+                    vec![(b"blob".to_vec(), Node::File(Meta::mode(0o100600), blob))],
+                ),
+            ),
+            (
+                b"etc".to_vec(),
+                Node::Dir(
+                    Meta::mode(0o040755),
+                    vec![
+                        (b"hostname".to_vec(), Node::File(host, b"ct200\n".to_vec())),
+                        (b"motd".to_vec(), Node::Hardlink(b"etc/hostname".to_vec())),
+                    ],
+                ),
+            ),
+            (
+                b"link".to_vec(),
+                Node::Symlink(Meta::mode(0o120777), b"etc/hostname".to_vec()),
+            ),
+        ],
+    )
+}
+
+#[test]
+fn ls_cat_and_cp_browse_a_container_snapshot_and_a_pxar_file() {
+    let tmp = tempdir();
+    for (i, split) in [None, Some(Split::default())].iter().enumerate() {
+        let (snap, meta, payload) = store(
+            &tmp.path().join(format!("store{i}")),
+            &browse_tree(),
+            split.as_ref(),
+            false,
+        );
+        let r = run(&["cat", s(&snap), "/link"]);
+        assert_eq!((r.code, r.stdout.as_str()), (0, "ct200\n"), "{}", r.stderr);
+        let r = run(&["cat", s(&snap), "etc/motd"]);
+        assert_eq!((r.code, r.stdout.as_str()), (0, "ct200\n"), "{}", r.stderr);
+        let r = run(&["ls", s(&snap), "-l", "/etc"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let line = r.stdout.lines().find(|l| l.ends_with("hostname")).unwrap();
+        assert!(line.starts_with("-rw-r-----"), "{line}");
+        assert!(line.contains("101") && line.contains("202"), "{line}");
+        let r = run(&["--json", "ls", s(&snap), "/"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let names: Vec<&str> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["data", "etc", "link"], "{}", r.stdout);
+        // cp of a directory: contents and the hardlink kept.
+        let dest = tmp.path().join(format!("dest{i}"));
+        std::fs::create_dir(&dest).unwrap();
+        let r = run(&["cp", s(&snap), "/etc", "/data", s(&dest)]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            std::fs::read(dest.join("etc/hostname")).unwrap(),
+            b"ct200\n"
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            std::fs::metadata(dest.join("etc/hostname")).unwrap().ino(),
+            std::fs::metadata(dest.join("etc/motd")).unwrap().ino()
+        );
+        let blob: Vec<u8> = (0..65536u32).map(|i| (i * 7 % 251) as u8).collect();
+        assert_eq!(std::fs::read(dest.join("data/blob")).unwrap(), blob);
+        // The same archive as plain files: `.pxar`, or `.mpxar` with its `.ppxar` beside it.
+        let file = match &payload {
+            None => {
+                let f = tmp.path().join("root.pxar");
+                std::fs::write(&f, &meta).unwrap();
+                f
+            }
+            Some(p) => {
+                let f = tmp.path().join("root.mpxar");
+                std::fs::write(&f, &meta).unwrap();
+                std::fs::write(tmp.path().join("root.ppxar"), p).unwrap();
+                f
+            }
+        };
+        let out = crate::util::pverescue()
+            .args(["cat", s(&file), "data/blob"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stdout == blob,
+            "cat of the .pxar file gives other bytes"
+        );
+    }
+}
