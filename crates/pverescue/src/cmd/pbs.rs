@@ -106,6 +106,12 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         return Ok(Outcome::Success);
     }
     let mut out = std::io::stdout().lock();
+    // Columns: the snapshot names padded to the longest (escaped as printed).
+    let width = lines
+        .iter()
+        .map(|l| output::name(&l.snapshot).chars().count())
+        .max()
+        .unwrap_or(0);
     for l in &lines {
         let size: u64 = l.archives.iter().map(|a| a.size).sum();
         let mut marks = Vec::new();
@@ -134,16 +140,18 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         if let Some(o) = &owner {
             marks.push(o.as_str());
         }
-        writeln!(
-            out,
-            "{}  {} archive{}  {}{}{}",
-            output::name(&l.snapshot),
+        let archives = format!(
+            "{} archive{}",
             l.archives.len(),
-            if l.archives.len() == 1 { "" } else { "s" },
+            if l.archives.len() == 1 { "" } else { "s" }
+        );
+        let line = format!(
+            "{:<width$}  {archives:<11} {:>10}  {}",
+            output::name(&l.snapshot),
             output::size(size),
-            if marks.is_empty() { "" } else { "  " },
             marks.join(", ")
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
         if matches!(at, pbs::Located::Snapshot(_)) {
             if let Some(n) = &l.notes {
                 writeln!(out, "  notes: {}", output::text(n))?;
