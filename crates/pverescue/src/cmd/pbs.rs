@@ -25,9 +25,16 @@ const PASSWORD_ENV: &str = "PBS_ENCRYPTION_PASSWORD";
 
 #[derive(Debug, Serialize)]
 struct SnapshotLine {
+    /// `[ns/]type/id/time`; for an empty group, `[ns/]type/id`.
     snapshot: String,
     path: String,
-    time: String,
+    /// The backup time (absent for an empty group).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    /// A group directory without any snapshot (only `owner`/`notes`), listed so that it is
+    /// seen; present (true) only then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    empty_group: bool,
     finished: bool,
     protected: bool,
     archives: Vec<ArchiveLine>,
@@ -78,7 +85,8 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
     SnapshotLine {
         snapshot: s.name(),
         path: s.path.display().to_string(),
-        time: s.time.clone(),
+        time: Some(s.time.clone()),
+        empty_group: false,
         finished: s.finished,
         protected: s.protected,
         archives: manifest
@@ -120,19 +128,77 @@ fn snapshot_line(s: &pbs::Snapshot) -> SnapshotLine {
     }
 }
 
+/// A line for a group without snapshots.
+fn empty_group_line(group: &pbs::Group) -> SnapshotLine {
+    let base = format!("{}/{}", group.backup_type, group.id);
+    SnapshotLine {
+        snapshot: if group.ns.is_root() {
+            base
+        } else {
+            format!("{}/{base}", group.ns)
+        },
+        path: group.path.display().to_string(),
+        time: None,
+        empty_group: true,
+        finished: false,
+        protected: false,
+        archives: Vec::new(),
+        encrypted: false,
+        crypt_mode: "none",
+        verify_state: None,
+        owner: group.owner.clone().filter(|o| !o.is_empty()),
+        notes: group.notes.clone(),
+    }
+}
+
+/// The groups a path covers that hold no snapshot at all (PBS leaves them after pruning or a
+/// failed move).
+fn empty_groups(store: &pbs::Datastore, at: &pbs::Located) -> Result<Vec<pbs::Group>> {
+    let groups = match at {
+        pbs::Located::Store | pbs::Located::Namespace(_) => {
+            let mut all = Vec::new();
+            for ns in store.namespaces()? {
+                if let pbs::Located::Namespace(want) = at
+                    && !ns.0.starts_with(&want.0)
+                {
+                    continue;
+                }
+                all.extend(store.groups(&ns)?);
+            }
+            all
+        }
+        pbs::Located::Group(group) => vec![group.clone()],
+        pbs::Located::Snapshot(_) => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for group in groups {
+        if store.snapshots(&group)?.is_empty() {
+            out.push(group);
+        }
+    }
+    Ok(out)
+}
+
 /// `pverescue list` of a datastore, namespace, group or snapshot.
 pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Outcome> {
     let snapshots = snapshots_of(store, at)?;
-    let lines: Vec<SnapshotLine> = snapshots.iter().map(snapshot_line).collect();
+    let mut lines: Vec<SnapshotLine> = snapshots.iter().map(snapshot_line).collect();
+    lines.extend(empty_groups(store, at)?.iter().map(empty_group_line));
     if g.json {
         output::print_json(&lines)?;
         return Ok(Outcome::Success);
     }
     let mut out = std::io::stdout().lock();
+    // Columns: the snapshot names padded to the longest (escaped as printed).
+    let width = lines
+        .iter()
+        .map(|l| output::name(&l.snapshot).chars().count())
+        .max()
+        .unwrap_or(0);
     for l in &lines {
         let size: u64 = l.archives.iter().map(|a| a.size).sum();
         let mut marks = Vec::new();
-        if !l.finished {
+        if !l.finished && !l.empty_group {
             marks.push("unfinished");
         }
         if l.protected {
@@ -157,16 +223,27 @@ pub fn list(g: &Global, store: &pbs::Datastore, at: &pbs::Located) -> Result<Out
         if let Some(o) = &owner {
             marks.push(o.as_str());
         }
-        writeln!(
-            out,
-            "{}  {} archive{}  {}{}{}",
-            output::name(&l.snapshot),
+        if l.empty_group {
+            let line = format!(
+                "{:<width$}  empty group (no snapshots)  {}",
+                output::name(&l.snapshot),
+                marks.join(", ")
+            );
+            writeln!(out, "{}", line.trim_end())?;
+            continue;
+        }
+        let archives = format!(
+            "{} archive{}",
             l.archives.len(),
-            if l.archives.len() == 1 { "" } else { "s" },
+            if l.archives.len() == 1 { "" } else { "s" }
+        );
+        let line = format!(
+            "{:<width$}  {archives:<11} {:>10}  {}",
+            output::name(&l.snapshot),
             output::size(size),
-            if marks.is_empty() { "" } else { "  " },
             marks.join(", ")
-        )?;
+        );
+        writeln!(out, "{}", line.trim_end())?;
         if matches!(at, pbs::Located::Snapshot(_)) {
             if let Some(n) = &l.notes {
                 writeln!(out, "  notes: {}", output::text(n))?;
@@ -521,7 +598,7 @@ pub fn verify(
     for (path, store, at) in paths {
         let snaps = snapshots_of(store, at)?;
         if snaps.is_empty() {
-            bail!("{}: no snapshots found in this datastore", path.display());
+            bail!("{}: no snapshots found here", path.display());
         }
         let mut bar = Bar::new(g, &path.display().to_string());
         let r = pbs::verify(store, &snaps, &keys, 0, &mut bar);

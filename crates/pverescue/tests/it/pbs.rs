@@ -901,3 +901,46 @@ fn zero_fill_is_refused_for_a_vma_archive() {
     assert!(r.stderr.contains("Proxmox Backup Server"), "{}", r.stderr);
     assert!(!out.exists());
 }
+
+#[test]
+fn empty_groups_and_writer_leftovers_are_listed_not_fatal() {
+    // Spec pbs.md §13b: groups with only `owner`, `*.tmp_fidx` leftovers, `lost+found`.
+    let tmp = tempdir();
+    let store = own_copy(tmp.path());
+    std::fs::create_dir_all(store.join("vm/999")).expect("mkdir");
+    std::fs::write(store.join("vm/999/owner"), "root@pam\n").expect("owner");
+    std::fs::create_dir_all(store.join("ns/offsite/ct/5")).expect("mkdir");
+    std::fs::create_dir_all(store.join("lost+found")).expect("mkdir");
+    std::fs::write(
+        store.join("vm/100/2026-01-03T00:00:00Z/drive-scsi1.img.tmp_fidx"),
+        [0u8; 100],
+    )
+    .expect("leftover");
+    let r = run(&["list", s(&store)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let tail: Vec<&str> = r.stdout.lines().skip(7).collect();
+    assert_eq!(
+        tail,
+        [
+            "vm/999                               empty group (no snapshots)  owner root@pam",
+            "offsite/ct/5                         empty group (no snapshots)",
+        ],
+        "{}",
+        r.stdout
+    );
+    let r = run(&["--json", "list", s(&store.join("ns/offsite"))]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    assert_eq!(v[1]["snapshot"], "offsite/ct/5");
+    assert_eq!(v[1]["empty_group"], true);
+    assert!(v[0].get("empty_group").is_none(), "{v:#}");
+    let r = run(&["verify", s(&store.join("vm/999"))]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no snapshots found here"), "{}", r.stderr);
+    let r = run(&["verify", s(&store.join("vm/100"))]);
+    assert_eq!(
+        r.code, 1,
+        "the unfinished one is skipped: {}{}",
+        r.stdout, r.stderr
+    );
+}
