@@ -34,6 +34,11 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("cryptsetup", "cryptsetup-bin"),
     ("file", "file"),
     ("sha256sum", "coreutils"),
+    // The real virtnbdbackup restorer (Debian 1.9.15) and what it runs: the oracle of the
+    // virtnbd tests, and the qcow2 checker.
+    ("virtnbdrestore", "virtnbdbackup"),
+    ("qemu-img", "qemu-utils"),
+    ("qemu-nbd", "qemu-utils"),
 ];
 
 /// What the end-to-end tests of the artifacts (`xtask/src/e2e.rs`) need besides [`TOOLS`]:

@@ -49,6 +49,8 @@ pub fn package_of(tool: &str) -> &'static str {
         "mksquashfs" => "squashfs-tools",
         "xorriso" => "xorriso",
         "cryptsetup" => "cryptsetup-bin",
+        "virtnbdrestore" => "virtnbdbackup",
+        "qemu-img" | "qemu-nbd" => "qemu-utils",
         "pvcreate" | "vgcreate" | "lvcreate" | "lvextend" | "pvs" | "lvs" | "vgs" => "lvm2",
         _ => "(unknown package)",
     }
