@@ -262,7 +262,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__extract)
-            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --keyfile --password-file --base --source-window --json --quiet --progress --help --version"
+            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --keyfile --password-file --until --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -293,6 +293,10 @@ _pverescue() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

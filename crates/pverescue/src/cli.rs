@@ -93,7 +93,8 @@ impl Command {
 #[command(
     after_help = "Examples:\n  pverescue list vzdump-qemu-100-2024_01_02-03_04_05.vma.zst\n  \
                         zstd -dc backup.vma.zst | pverescue list -\n  \
-                        pverescue list --json backup.vma.lzo"
+                        pverescue list --json backup.vma.lzo\n  \
+                        pverescue list /backup/vm1    # a virtnbdbackup directory"
 )]
 pub struct ListArgs {
     /// The archive (.vma, .vma.zst, .vma.gz, .vma.lzo, …, or a differential), or - for standard input.
@@ -132,7 +133,8 @@ pub struct ConfigArgs {
                         (tar) get a structural check.\n\n\
                         Examples:\n  pverescue verify /mnt/usb/dump/vzdump-qemu-*.vma.zst\n  \
                         pverescue verify /mnt/usb/dump\n  \
-                        pverescue verify --json backup.vma.gz"
+                        pverescue verify --json backup.vma.gz\n  \
+                        pverescue verify /backup/vm1  # a virtnbdbackup directory"
 )]
 pub struct VerifyArgs {
     /// Archives, differentials or backup directories to check, or - for standard input.
@@ -177,7 +179,13 @@ pub struct PbsKeys {
                         pverescue extract backup.vma.lzo /srv/restore -d drive-scsi0\n  \
                         ssh backuphost cat backup.vma.zst | pverescue extract - /srv/restore\n  \
                         pverescue extract backup.vma.zst --map drive-scsi0=/dev/sdb --yes --verify\n  \
-                        pverescue extract backup.vma.zst /srv/restore --map scsi1=skip"
+                        pverescue extract backup.vma.zst /srv/restore --map scsi1=skip\n\n\
+                        A virtnbdbackup directory (libvirt/KVM) restores each disk to \
+                        DIR/<disk>.raw and the domain XML of that point to DIR/vmconfig.xml, as of \
+                        the newest restorable point or the one --until names:\n  \
+                        pverescue extract /backup/vm1 /srv/restore\n  \
+                        pverescue extract /backup/vm1 /srv/restore --until virtnbdbackup.2\n  \
+                        pverescue extract /backup/vm1 /srv/restore --until vda.diff.1719830400.data -d vda"
 )]
 pub struct ExtractArgs {
     /// The archive, or - for standard input.
@@ -214,6 +222,11 @@ pub struct ExtractArgs {
     pub select: Vec<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
+    /// virtnbdbackup: the point in time, a checkpoint name (the state right after the
+    /// incremental that created it) or a data file's name (the state right after that file);
+    /// default: the newest restorable point.
+    #[arg(long, value_name = "CHECKPOINT|FILE")]
+    pub until: Option<String>,
     #[command(flatten)]
     pub diff: DiffOptions,
 }

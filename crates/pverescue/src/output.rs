@@ -219,6 +219,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(p) = e.downcast_ref::<pbs::Error>() {
         return p.hint();
     }
+    if let Some(v) = e.downcast_ref::<virtnbd::Error>() {
+        return v.hint();
+    }
     None
 }
 

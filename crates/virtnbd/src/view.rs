@@ -238,11 +238,11 @@ impl DiskAt {
 
     /// Writes the disk into `out`: data in disk order, zero runs as zeros (holes in a new
     /// file); every byte once.
-    pub fn restore(
+    pub fn restore<O: Out + ?Sized>(
         &self,
-        out: &mut dyn Out,
+        out: &mut O,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<RestoreReport> {
+    ) -> std::result::Result<RestoreReport, O::Error> {
         const CHUNK: usize = 4 << 20;
         let mut store = vec![0u8; CHUNK + 4096];
         let shift = store.as_ptr().align_offset(4096).min(4096);
@@ -311,13 +311,17 @@ fn data_runs(range: Range<u64>, holes: &[Range<u64>]) -> Vec<Range<u64>> {
 
 /// Where [`DiskAt::restore`] writes: a sink's disk writer, a qcow2 writer, a test's buffer.
 pub trait Out {
+    /// The writer's error, which also carries the reader's.
+    type Error: From<Error>;
     /// Writes `data` at disk offset `at`.
-    fn write(&mut self, at: u64, data: &[u8]) -> Result<()>;
+    fn write(&mut self, at: u64, data: &[u8]) -> std::result::Result<(), Self::Error>;
     /// Marks `len` bytes at `at` as zeros.
-    fn zero(&mut self, at: u64, len: u64) -> Result<()>;
+    fn zero(&mut self, at: u64, len: u64) -> std::result::Result<(), Self::Error>;
 }
 
 impl Out for Vec<u8> {
+    type Error = Error;
+
     fn write(&mut self, at: u64, data: &[u8]) -> Result<()> {
         let at = usize::try_from(at).map_err(|e| Error::Io {
             op: "write",

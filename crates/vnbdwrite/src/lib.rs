@@ -12,6 +12,8 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+pub mod scenario;
+
 use lzzzz::lz4f;
 use serde_json::json;
 

@@ -14,3 +14,4 @@ pub mod patch;
 pub mod pbs;
 pub mod umount;
 pub mod verify;
+pub mod virtnbd;

@@ -30,6 +30,9 @@
 //!   collisions, `--verify` against a target damaged between write and re-read.
 //! - `hostile`: archives only a hostile writer makes (`vma_writer.py`, from the spec): names
 //!   with newlines, escapes and spaces, and what `list`, `config` and `verify` print for them.
+//! - `virtnbd`: virtnbdbackup directories (the seed chain of issue 14, from the test-only
+//!   writer): `list`, `extract --until` by checkpoint and by file, `--map`, `verify`; every point
+//!   compared with the disk state the scenario built.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -48,3 +51,4 @@ mod patch;
 mod pbs;
 mod real;
 mod util;
+mod virtnbd;

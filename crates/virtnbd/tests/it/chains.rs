@@ -101,8 +101,8 @@ fn random_reads_match_the_state() {
         let mut rng = util::Rng::new(99);
         // Backwards, forwards, across segment and LZ4 frame borders.
         for _ in 0..300 {
-            let at = (rng.next() % SIZE as u64) as usize;
-            let len = ((rng.next() % (300 << 10)) as usize).min(SIZE - at);
+            let at = (rng.next_u64() % SIZE as u64) as usize;
+            let len = ((rng.next_u64() % (300 << 10)) as usize).min(SIZE - at);
             let mut buf = vec![0u8; len];
             disk.read_exact_at(&mut buf, at as u64).expect("read");
             assert!(buf == want[at..at + len], "{what}: {len} bytes at {at}");
