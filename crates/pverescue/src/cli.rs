@@ -37,6 +37,15 @@ pub struct Global {
     pub progress: ProgressMode,
 }
 
+/// The image format of restored disks (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiskFormat {
+    // A raw image, the exact disk size, zero runs as holes.
+    Raw,
+    // A qcow2 (version 3) image, zero runs unallocated.
+    Qcow2,
+}
+
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -185,7 +194,8 @@ pub struct PbsKeys {
                         the newest restorable point or the one --until names:\n  \
                         pverescue extract /backup/vm1 /srv/restore\n  \
                         pverescue extract /backup/vm1 /srv/restore --until virtnbdbackup.2\n  \
-                        pverescue extract /backup/vm1 /srv/restore --until vda.diff.1719830400.data -d vda"
+                        pverescue extract /backup/vm1 /srv/restore --until vda.diff.1719830400.data -d vda\n  \
+                        pverescue extract /backup/vm1 /srv/restore --format qcow2"
 )]
 pub struct ExtractArgs {
     /// The archive, or - for standard input.
@@ -227,6 +237,10 @@ pub struct ExtractArgs {
     /// default: the newest restorable point.
     #[arg(long, value_name = "CHECKPOINT|FILE")]
     pub until: Option<String>,
+    /// virtnbdbackup: write disks into DIR as raw images (sparse) or as qcow2 images (zero runs
+    /// unallocated).
+    #[arg(long, value_enum, default_value_t = DiskFormat::Raw)]
+    pub format: DiskFormat,
     #[command(flatten)]
     pub diff: DiffOptions,
 }

@@ -63,7 +63,6 @@ pub enum Format {
 }
 
 /// One data file with its frame index.
-#[derive(Debug)]
 pub struct DataFile {
     /// The file.
     pub path: PathBuf,
@@ -75,8 +74,22 @@ pub struct DataFile {
     pub frames: Vec<Frame>,
     /// The compression trailer was missing (the LZ4 frames were found by their structure).
     pub trailer_missing: bool,
-    view: FileView,
+    view: View,
 }
+
+impl std::fmt::Debug for DataFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataFile")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("meta", &self.meta)
+            .field("frames", &self.frames.len())
+            .finish()
+    }
+}
+
+/// The bytes of a data file: a file, or anything else that reads at offsets (tests, fuzzing).
+pub type View = Box<dyn ReadAt + Send + Sync>;
 
 fn io_err<'a>(file: &'a Path, op: &'static str) -> impl Fn(io::Error) -> Error + 'a {
     move |source| Error::Io {
@@ -130,11 +143,16 @@ impl DataFile {
     /// disk `raw_disk` (the caller knows it from the file name, the only place it is written).
     pub fn open(path: &Path, raw_disk: Option<&str>) -> Result<DataFile> {
         let view = FileView::open(path).map_err(io_err(path, "open"))?;
+        DataFile::from_view(path, Box::new(view), raw_disk)
+    }
+
+    /// Indexes the bytes of `view`, named `path` in errors; see [`DataFile::open`].
+    pub fn from_view(path: &Path, view: View, raw_disk: Option<&str>) -> Result<DataFile> {
         let mut first = [0u8; HEADER_LEN];
         let n = first
             .len()
             .min(usize::try_from(view.size()).unwrap_or(usize::MAX));
-        read(&view, path, 0, &mut first[..n], "meta frame header")?;
+        read(&*view, path, 0, &mut first[..n], "meta frame header")?;
         if !looks_like_stream(&first[..n]) {
             let Some(disk) = raw_disk else {
                 return Err(Error::Malformed {
@@ -150,7 +168,7 @@ impl DataFile {
         DataFile::stream(path, view)
     }
 
-    fn raw(path: &Path, view: FileView, disk: &str) -> DataFile {
+    fn raw(path: &Path, view: View, disk: &str) -> DataFile {
         let size = view.size();
         DataFile {
             path: path.to_owned(),
@@ -179,14 +197,14 @@ impl DataFile {
         }
     }
 
-    fn stream(path: &Path, view: FileView) -> Result<DataFile> {
+    fn stream(path: &Path, view: View) -> Result<DataFile> {
         let size = view.size();
-        let header_at = |view: &FileView, at: u64| -> Result<Header> {
+        let header_at = |view: &dyn ReadAt, at: u64| -> Result<Header> {
             let mut b = [0u8; HEADER_LEN];
             read(view, path, at, &mut b, "frame header")?;
             format::parse_header(&b, path, at)
         };
-        let h = header_at(&view, 0)?;
+        let h = header_at(&*view, 0)?;
         if h.kind != Kind::Meta {
             return Err(Error::Malformed {
                 file: path.to_owned(),
@@ -206,17 +224,17 @@ impl DataFile {
             });
         }
         let mut json = vec![0u8; usize::try_from(h.len).unwrap_or(0)];
-        read(&view, path, HEADER_LEN as u64, &mut json, "meta JSON")?;
+        read(&*view, path, HEADER_LEN as u64, &mut json, "meta JSON")?;
         let meta = Meta::parse(&json, path, HEADER_LEN as u64)?;
         let mut pos = HEADER_LEN as u64 + h.len;
-        expect_term(&view, path, pos, "terminator after the meta JSON")?;
+        expect_term(&*view, path, pos, "terminator after the meta JSON")?;
         pos += 2;
 
         // The trailer of a compressed file: the last 40 bytes are its `comp` header.
         let mut trailer: Option<(Vec<TrailerEntry>, u64)> = None;
         let mut trailer_missing = false;
         if meta.compressed {
-            trailer = read_trailer(&view, path, size, pos)?;
+            trailer = read_trailer(&*view, path, size, pos)?;
             trailer_missing = trailer.is_none();
         }
         let end_of_frames = trailer.as_ref().map_or(size, |t| t.1);
@@ -226,7 +244,7 @@ impl DataFile {
         let mut data_sum = 0u64;
         let mut data_count = 0usize;
         loop {
-            let h = header_at(&view, pos)?;
+            let h = header_at(&*view, pos)?;
             let at = pos;
             pos += HEADER_LEN as u64;
             match h.kind {
@@ -274,7 +292,7 @@ impl DataFile {
                                 needed: h.len,
                                 available: size.saturating_sub(pos),
                             })?;
-                        expect_term(&view, path, pos, "terminator after a data payload")?;
+                        expect_term(&*view, path, pos, "terminator after a data payload")?;
                         pos += 2;
                         p
                     } else {
@@ -292,9 +310,9 @@ impl DataFile {
                                 })
                             })
                             .transpose()?;
-                        let pieces = walk_pieces(&view, path, pos, end_of_frames, h, entry)?;
+                        let pieces = walk_pieces(&*view, path, pos, end_of_frames, h, entry)?;
                         pos = pieces.last().map_or(pos, |p| p.at + p.len);
-                        expect_term(&view, path, pos, "terminator after compressed data")?;
+                        expect_term(&*view, path, pos, "terminator after compressed data")?;
                         pos += 2;
                         Payload::Lz4(pieces)
                     };
@@ -379,8 +397,8 @@ impl DataFile {
     }
 
     /// The file's bytes.
-    pub fn view(&self) -> &FileView {
-        &self.view
+    pub fn view(&self) -> &dyn ReadAt {
+        &*self.view
     }
 
     /// The file's size.
@@ -400,7 +418,7 @@ impl DataFile {
                     while done < f.len {
                         let n = (f.len - done).min(buf.len() as u64) as usize;
                         read(
-                            &self.view,
+                            &*self.view,
                             &self.path,
                             at + done,
                             &mut buf[..n],
@@ -450,7 +468,7 @@ impl DataFile {
         p: &Piece,
         out: &mut dyn FnMut(&[u8]) -> Result<()>,
     ) -> Result<u64> {
-        let mut dec = lz4::Decoder::new(&self.view, p.at, p.len)
+        let mut dec = lz4::Decoder::new(&*self.view, p.at, p.len)
             .map_err(|e| self.lz4_err(f, p.at, e.to_string()))?;
         let mut buf = vec![0u8; 1 << 20];
         let limit = p.decoded.get().copied().unwrap_or(f.len);
@@ -486,7 +504,7 @@ impl DataFile {
 /// header (the LZ4 frames are then found by their structure), else the entries and the offset
 /// where the trailer JSON starts.
 fn read_trailer(
-    view: &FileView,
+    view: &dyn ReadAt,
     path: &Path,
     size: u64,
     frames_at: u64,
@@ -524,7 +542,7 @@ fn read_trailer(
 /// Finds the LZ4 frames of the data frame whose payload starts at `at`, by their structure,
 /// and checks them against the trailer entry when there is one.
 fn walk_pieces(
-    view: &FileView,
+    view: &dyn ReadAt,
     path: &Path,
     at: u64,
     end: u64,

@@ -208,6 +208,18 @@ impl DiskAt {
             }
             let p = &pieces[pi];
             let plen = p.decoded.get().copied().unwrap_or(0);
+            let last = pi + 1 == pieces.len();
+            if pstart + plen > fr.len || (last && pstart + plen < fr.len) {
+                return Err(df.lz4_err(
+                    fr,
+                    p.at,
+                    format!(
+                        "its LZ4 frames decode to {} bytes or more, the data frame says {}",
+                        pstart + plen,
+                        fr.len
+                    ),
+                ));
+            }
             let reuse = matches!(cursor, Some(c) if c.file == fi && c.frame == ri && c.piece == pi && c.piece_start + c.dec.pos <= within);
             if !reuse {
                 let dec = Decoder::new(Shared(df.clone()), p.at, p.len)
@@ -227,6 +239,13 @@ impl DiskAt {
             c.dec.read_exact(&mut buf[..n]).map_err(lz)?;
             within += n as u64;
             buf = &mut buf[n..];
+            if within == pstart + plen && !last && within == fr.len {
+                return Err(df.lz4_err(
+                    fr,
+                    pieces[pi + 1].at,
+                    format!("an LZ4 frame follows the data frame's {} bytes", fr.len),
+                ));
+            }
             if within == pstart + plen {
                 // The whole piece is out: its end (and content checksum) must follow.
                 c.dec.finish(plen).map_err(lz)?;

@@ -55,8 +55,8 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     if let Some(dir) = crate::source::virtnbd(&a.archive) {
         return super::virtnbd::extract(g, a, dir);
     }
-    if a.until.is_some() {
-        anyhow::bail!("--until picks a point in time of a virtnbdbackup directory");
+    if a.until.is_some() || a.format != crate::cli::DiskFormat::Raw {
+        anyhow::bail!("--until and --format are for virtnbdbackup directories (for now)");
     }
     if !a.select.is_empty() {
         anyhow::bail!(

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use crate::Outcome;
-use crate::cli::{ExtractArgs, Global};
+use crate::cli::{DiskFormat, ExtractArgs, Global};
 use crate::output;
 use crate::progress::Bar;
 
@@ -243,12 +243,33 @@ impl virtnbd::Out for ToSink<'_> {
     }
 }
 
+/// The qcow2 writer as the place `DiskAt::restore` writes to.
+struct ToQcow2<'a>(&'a mut sink::qcow2::Qcow2Writer);
+
+impl virtnbd::Out for ToQcow2<'_> {
+    type Error = anyhow::Error;
+
+    fn write(&mut self, at: u64, data: &[u8]) -> Result<()> {
+        Ok(self.0.write(at, data)?)
+    }
+
+    fn zero(&mut self, at: u64, len: u64) -> Result<()> {
+        Ok(self.0.zero(at, len)?)
+    }
+}
+
 /// `pverescue extract DIR OUT`.
 pub fn extract(g: &Global, a: &ExtractArgs, dir: &Path) -> Result<Outcome> {
     let started = Instant::now();
     if !a.select.is_empty() {
         bail!(
             "-a/--archive picks archives of a Proxmox Backup Server snapshot; pick disks of a virtnbdbackup directory with -d"
+        );
+    }
+    let qcow2 = a.format == DiskFormat::Qcow2;
+    if qcow2 && (a.verify || a.write_zeroes || !a.maps.is_empty()) {
+        bail!(
+            "--format qcow2 writes new images into DIR: --map, --verify and --write-zeroes go with raw output"
         );
     }
     if a.dir.is_none() && a.maps.is_empty() {
@@ -307,6 +328,13 @@ pub fn extract(g: &Global, a: &ExtractArgs, dir: &Path) -> Result<Outcome> {
     let mut notes: Vec<String> = chosen.iter().filter_map(|s| s.note.clone()).collect();
     for (i, (s, view)) in chosen.iter().zip(&views).enumerate() {
         let point_name = b.entries[s.point.file].name.clone();
+        let failed = |p: &str| {
+            format!(
+                "{}: restore of disk {} as of {p} failed",
+                dir.display(),
+                s.disk.name
+            )
+        };
         let size = diskview::ReadAt::size(view);
         let disk = sink::Disk {
             id: u32::try_from(i).unwrap_or(u32::MAX),
@@ -318,6 +346,30 @@ pub fn extract(g: &Global, a: &ExtractArgs, dir: &Path) -> Result<Outcome> {
             replace: a.force,
             digest: a.verify,
         };
+        if qcow2 {
+            let Some(o) = &out else {
+                bail!("--format qcow2 needs DIR")
+            };
+            let name = format!("{}.qcow2", s.disk.name);
+            let mut w =
+                sink::qcow2::Qcow2Writer::new_in_dir(o, name.as_ref(), size, a.force, &created)?;
+            let report = restore_into(g, view, &mut ToQcow2(&mut w), &s.disk.name, || {
+                failed(&point_name)
+            })?;
+            let path = w.finish(a.force, &created)?;
+            disks.push(ExtractedJson {
+                disk: s.disk.name.clone(),
+                point: point_name,
+                checkpoint: s.point.checkpoint.clone(),
+                files: view.files().iter().map(|f| shown(&f.path)).collect(),
+                path: Some(path.display().to_string()),
+                size,
+                data_bytes: report.data_bytes,
+                zero_bytes: report.zero_bytes,
+                verified: None,
+            });
+            continue;
+        }
         let target = mapped
             .iter()
             .position(|(d, _)| *d == s.disk.name)
@@ -345,21 +397,9 @@ pub fn extract(g: &Global, a: &ExtractArgs, dir: &Path) -> Result<Outcome> {
             ));
             continue;
         };
-        let mut bar = Bar::new(g, &s.disk.name).total(size);
-        let mut done = 0u64;
-        let report = view
-            .restore(&mut ToSink(&mut w), &mut |n| {
-                done += n;
-                bar.position(done);
-            })
-            .with_context(|| {
-                format!(
-                    "{}: restore of disk {} as of {point_name} failed",
-                    dir.display(),
-                    s.disk.name
-                )
-            })?;
-        bar.finish();
+        let report = restore_into(g, view, &mut ToSink(&mut w), &s.disk.name, || {
+            failed(&point_name)
+        })?;
         let written = w.finish(&created)?;
         let verified = if a.verify {
             Some(sink::verify::verify(
@@ -590,6 +630,26 @@ pub fn verify(g: &Global, dir: &Path) -> Result<Outcome> {
     } else {
         Outcome::Failed
     })
+}
+
+/// Restores `view` into `out` with a progress bar labelled `label`.
+fn restore_into<O: virtnbd::Out<Error = anyhow::Error>>(
+    g: &Global,
+    view: &virtnbd::DiskAt,
+    out: &mut O,
+    label: &str,
+    what: impl FnOnce() -> String,
+) -> Result<virtnbd::RestoreReport> {
+    let mut bar = Bar::new(g, label).total(diskview::ReadAt::size(view));
+    let mut done = 0u64;
+    let report = view
+        .restore(out, &mut |n| {
+            done += n;
+            bar.position(done);
+        })
+        .with_context(what)?;
+    bar.finish();
+    Ok(report)
 }
 
 fn shown(path: &Path) -> String {

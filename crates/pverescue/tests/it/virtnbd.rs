@@ -47,6 +47,13 @@ fn lz4_seed_dir() -> tempfile::TempDir {
     tmp
 }
 
+/// `chain` into `DIR/backup`.
+fn backup_in(dir: &Path, files: &[File], o: Options) {
+    let src = dir.join("backup");
+    std::fs::create_dir(&src).expect("mkdir");
+    chain(&src, files, o);
+}
+
 fn run_in(dir: &Path, args: &[&str]) -> crate::util::Run {
     run_cmd(pverescue().args(args).current_dir(dir))
 }
@@ -84,9 +91,7 @@ fn virtnbd_extract_restores_the_point_asked_for() {
         },
     ] {
         let tmp = tempdir();
-        let src = tmp.path().join("backup");
-        std::fs::create_dir(&src).expect("mkdir");
-        chain(&src, &files, o);
+        backup_in(tmp.path(), &files, o);
         for (until, state, xml) in [
             (None, 3, "virtnbdbackup.2"),
             (Some("virtnbdbackup.2"), 3, "virtnbdbackup.2"),
@@ -125,9 +130,7 @@ fn virtnbd_extract_refuses_an_unrestorable_point_before_writing() {
     let tmp = tempdir();
     let (files, _) = seed(SIZE, false);
     let kept: Vec<File> = [0, 2, 3].iter().map(|&i| files[i].clone()).collect();
-    let src = tmp.path().join("backup");
-    std::fs::create_dir(&src).expect("mkdir");
-    chain(&src, &kept, Options::default());
+    backup_in(tmp.path(), &kept, Options::default());
     let r = run_in(
         tmp.path(),
         &["extract", "backup", "out", "--until", "virtnbdbackup.2"],
@@ -149,10 +152,8 @@ fn virtnbd_extract_refuses_an_unrestorable_point_before_writing() {
 fn virtnbd_extract_map_onto_a_file() {
     let tmp = tempdir();
     let (files, states) = seed(SIZE, false);
-    let src = tmp.path().join("backup");
-    std::fs::create_dir(&src).expect("mkdir");
-    chain(
-        &src,
+    backup_in(
+        tmp.path(),
         &files,
         Options {
             compress: Some(2),
@@ -188,4 +189,77 @@ fn virtnbd_verify_checks_every_frame_and_every_chain() {
     let r = run_in(tmp.path(), &["verify", "."]);
     assert_eq!(r.code, 2, "{}", r.stdout);
     insta::assert_snapshot!("virtnbd_verify_bad_lz4", r.stdout);
+}
+
+#[test]
+fn virtnbd_extract_qcow2_passes_qemu_img_check_and_compare() {
+    let (files, states) = seed(SIZE, false);
+    let tmp = tempdir();
+    backup_in(
+        tmp.path(),
+        &files,
+        Options {
+            compress: Some(2),
+            ..Options::default()
+        },
+    );
+    run_ok_in(
+        tmp.path(),
+        &[
+            "extract",
+            "backup",
+            "raw",
+            "--until",
+            "vda.diff.1796292000.data",
+        ],
+    );
+    let r = run_ok_in(
+        tmp.path(),
+        &[
+            "extract",
+            "backup",
+            "q",
+            "--until",
+            "vda.diff.1796292000.data",
+            "--format",
+            "qcow2",
+        ],
+    );
+    assert!(r.stdout.contains("vda.qcow2"), "{}", r.stdout);
+    let q = tmp.path().join("q/vda.qcow2");
+    let qs = q.to_str().expect("utf-8");
+    testimg::run("qemu-img", &["check", qs]);
+    let raw = tmp.path().join("raw/vda.raw");
+    testimg::run(
+        "qemu-img",
+        &[
+            "compare",
+            "-f",
+            "raw",
+            "-F",
+            "qcow2",
+            raw.to_str().expect("utf-8"),
+            qs,
+        ],
+    );
+    let conv = tmp.path().join("conv.raw");
+    testimg::run(
+        "qemu-img",
+        &["convert", "-O", "raw", qs, conv.to_str().expect("utf-8")],
+    );
+    assert_eq!(sha256_file(&conv), sha(&states[2]));
+    // Zero runs stay unallocated: qemu-img reports data only where the disk is not zero.
+    let data = testimg::qemu_img_data_bytes(&q);
+    let nonzero_clusters = states[2]
+        .chunks(65536)
+        .filter(|c| c.iter().any(|&b| b != 0))
+        .count() as u64;
+    assert_eq!(data, nonzero_clusters * 65536);
+    // Refused where it cannot work.
+    let r = run_in(
+        tmp.path(),
+        &["extract", "backup", "q2", "--format", "qcow2", "--verify"],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(!tmp.path().join("q2").exists());
 }
