@@ -8,6 +8,7 @@
 //!   a skipped e2e run; a feature the machine lacks (O_DIRECT) is only counted.
 //! - `cargo xtask fixtures`: rebuild `testdata/` with the real tools and write its provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
+//! - `cargo xtask bench-virtnbd`: a virtnbdbackup chain restored against `virtnbdrestore`.
 //! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
 //! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
 //! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
@@ -17,6 +18,7 @@
 
 mod bench;
 mod bench_diff;
+mod bench_virtnbd;
 mod dist;
 mod docs;
 mod e2e;
@@ -45,6 +47,7 @@ fn run() -> Result<()> {
         Some("fixtures") => fixtures::run(rest),
         Some("bench") => bench::run(rest),
         Some("bench-diff") => bench_diff::run(rest),
+        Some("bench-virtnbd") => bench_virtnbd::run(rest),
         Some("install-test-deps") => tools::ensure_all(),
         Some("dist") => dist::run(rest),
         Some("image") => image::run(rest),
@@ -60,6 +63,7 @@ fn run() -> Result<()> {
                  fixtures           rebuild testdata/ with the real tools (writes testdata/README.md)\n  \
                  bench [--size-gib N]  compare restore speed with the real tools\n  \
                  bench-diff [--size-mib N]  differential restore and patch speed against xdelta3\n  \
+                 bench-virtnbd [--size-mib N]  virtnbdbackup chain restore against virtnbdrestore\n  \
                  dist               static binary and rescue bundle in target/dist/\n  \
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \

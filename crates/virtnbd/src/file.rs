@@ -179,7 +179,13 @@ impl DataFile {
                 date: None,
                 disk_name: disk.to_owned(),
                 disk_format: Some("raw".into()),
-                checkpoint: String::new(),
+                // A `-t raw` full (`<disk>.full.data`) created the first checkpoint; the name is
+                // all a raw image has to say so.
+                checkpoint: if path.to_string_lossy().ends_with(".full.data") {
+                    "virtnbdbackup.0".into()
+                } else {
+                    String::new()
+                },
                 parent: None,
                 incremental: false,
                 compressed: false,

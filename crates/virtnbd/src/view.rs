@@ -61,7 +61,9 @@ pub struct DiskAt {
     files: Vec<Arc<DataFile>>,
     segments: Vec<Segment>,
     size: u64,
-    cursor: Mutex<Option<Cursor>>,
+    /// One decoder per file, so that a base file's LZ4 frame cut by newer extents is decoded
+    /// once, not again from its start after every cut.
+    cursors: Mutex<Vec<Option<Cursor>>>,
 }
 
 impl std::fmt::Debug for DiskAt {
@@ -117,7 +119,7 @@ impl DiskAt {
             files,
             segments,
             size,
-            cursor: Mutex::new(None),
+            cursors: Mutex::new(Vec::new()),
         })
     }
 
@@ -141,7 +143,7 @@ impl DiskAt {
         seg: &Segment,
         at: u64,
         buf: &mut [u8],
-        cursor: &mut Option<Cursor>,
+        cursors: &mut Vec<Option<Cursor>>,
     ) -> Result<()> {
         match seg.src {
             Src::Zero => {
@@ -166,7 +168,7 @@ impl DiskAt {
                                 source,
                             })
                     }
-                    Payload::Lz4(_) => self.read_lz4(file, frame, within, buf, cursor),
+                    Payload::Lz4(_) => self.read_lz4(file, frame, within, buf, cursors),
                 }
             }
         }
@@ -178,10 +180,14 @@ impl DiskAt {
         ri: usize,
         mut within: u64,
         mut buf: &mut [u8],
-        cursor: &mut Option<Cursor>,
+        cursors: &mut Vec<Option<Cursor>>,
     ) -> Result<()> {
         let df = &self.files[fi];
         let fr: &Frame = &df.frames[ri];
+        if cursors.len() <= fi {
+            cursors.resize_with(fi + 1, || None);
+        }
+        let cursor = &mut cursors[fi];
         let Payload::Lz4(pieces) = &fr.payload else {
             return Ok(());
         };
@@ -267,7 +273,7 @@ impl DiskAt {
         let shift = store.as_ptr().align_offset(4096).min(4096);
         let buf = &mut store[shift..shift + CHUNK];
         let mut report = RestoreReport::default();
-        let mut cursor = None;
+        let mut cursors = Vec::new();
         for seg in &self.segments {
             let raw_holes = match seg.src {
                 Src::Data { file, .. } if self.files[file].format == Format::Raw => self.files
@@ -292,7 +298,7 @@ impl DiskAt {
                 at = r.start;
                 while at < r.end {
                     let n = (r.end - at).min(CHUNK as u64) as usize;
-                    self.read_seg(seg, at, &mut buf[..n], &mut cursor)?;
+                    self.read_seg(seg, at, &mut buf[..n], &mut cursors)?;
                     out.write(at, &buf[..n])?;
                     report.data_bytes += n as u64;
                     at += n as u64;
@@ -395,7 +401,7 @@ impl ReadAt for DiskAt {
 
     fn read_exact_at(&self, mut buf: &mut [u8], offset: u64) -> io::Result<()> {
         diskview::check_range(self.size, offset, buf.len())?;
-        let mut cursor = self.cursor.lock().unwrap_or_else(|p| p.into_inner());
+        let mut cursors = self.cursors.lock().unwrap_or_else(|p| p.into_inner());
         let mut at = offset;
         let mut i = self.segments.partition_point(|s| s.end <= at);
         while !buf.is_empty() {
@@ -406,7 +412,7 @@ impl ReadAt for DiskAt {
                 ));
             };
             let n = (seg.end - at).min(buf.len() as u64) as usize;
-            self.read_seg(seg, at, &mut buf[..n], &mut cursor)
+            self.read_seg(seg, at, &mut buf[..n], &mut cursors)
                 .map_err(io::Error::other)?;
             buf = &mut buf[n..];
             at += n as u64;

@@ -270,3 +270,27 @@ fn raw_disk_only_in_the_full_and_a_resized_disk() {
     let got = restore(dir.path(), Some("virtnbdbackup.0")).expect("restore");
     assert_eq!(sha(&got[0].1), sha(&states[0]), "before the resize");
 }
+
+#[test]
+fn raw_full_then_stream_incrementals() {
+    // `-t raw` writes the full as a plain sparse image; the incrementals are streams.
+    let (files, states) = seed(SIZE, false);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let chain = vec![files[1].clone(), files[3].clone()];
+    write_chain(
+        dir.path(),
+        &chain,
+        Options {
+            compress: Some(2),
+            ..Options::default()
+        },
+        CPT,
+    );
+    std::fs::write(dir.path().join("vda.full.data"), &states[0]).expect("raw full");
+    let b = Backup::open(dir.path()).expect("open");
+    assert_eq!(b.disk("vda").expect("vda").points[0].level, Level::Full);
+    let got = restore(dir.path(), None).expect("restore");
+    assert_eq!(sha(&got[0].1), sha(&states[3]));
+    let got = restore(dir.path(), Some("virtnbdbackup.1")).expect("restore");
+    assert_eq!(sha(&got[0].1), sha(&states[1]));
+}

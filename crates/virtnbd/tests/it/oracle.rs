@@ -33,16 +33,27 @@ pub fn virtnbdrestore(dir: &Path, until: Option<&str>) -> Vec<u8> {
             )
         });
     let raw = out.path().join("vda.raw");
-    testimg::run(
-        "qemu-img",
-        &[
-            "convert",
-            "-O",
-            "raw",
-            qcow.to_str().expect("utf-8"),
-            raw.to_str().expect("utf-8"),
-        ],
-    );
+    let args = [
+        "convert",
+        "-O",
+        "raw",
+        qcow.to_str().expect("utf-8"),
+        raw.to_str().expect("utf-8"),
+    ];
+    // The qemu-nbd that virtnbdrestore started may hold the image's lock a moment longer.
+    let converted = (0..200).any(|_| {
+        let ok = std::process::Command::new("qemu-img")
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ok {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        ok
+    });
+    if !converted {
+        testimg::run("qemu-img", &args);
+    }
     std::fs::read(raw).expect("raw")
 }
 
