@@ -424,7 +424,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__extract)
-            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --zero-fill --keyfile --password-file --base --source-window --json --quiet --progress --help --version"
+            opts="-d -a -q -h -V --drives --map --yes --verify --force --write-zeroes --archive --zero-fill --keyfile --password-file --until --format --base --source-window --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -456,6 +456,14 @@ _pverescue() {
                     ;;
                 --password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "raw qcow2" -- "${cur}"))
                     return 0
                     ;;
                 --base)

@@ -88,6 +88,9 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l map -d '
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -s a -l archive -d 'Proxmox Backup Server: restore only this archive (drive-scsi0.img.fidx, or drive-scsi0; root.pxar or root.mpxar for a file tree; repeatable)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l until -d 'virtnbdbackup: the point in time, a checkpoint name (the state right after the incremental that created it) or a data file\'s name (the state right after that file); default: the newest restorable point' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l format -d 'virtnbdbackup: write disks into DIR as raw images (sparse) or as qcow2 images (zero runs unallocated)' -r -f -a "raw\t''
+qcow2\t''"
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand extract" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''

@@ -12,6 +12,7 @@
 //! - `cargo xtask bench-pbs`: a PBS snapshot restore against `zstd -dc` over its chunk payloads.
 //! - `cargo xtask bench-serve`: `nbdcopy` from `pverescue serve` (raw image, PBS snapshot) against
 //!   `qemu-nbd --read-only` on the same raw image.
+//! - `cargo xtask bench-virtnbd`: a virtnbdbackup chain restored against `virtnbdrestore`.
 //! - `cargo xtask dist`: the static binary and the rescue bundle under `target/dist/`.
 //! - `cargo xtask image`: the OCI image (layout and `docker load` archive), without a daemon.
 //! - `cargo xtask e2e`: end-to-end tests of those artifacts (chroot, Docker or runc).
@@ -23,6 +24,7 @@ mod bench;
 mod bench_diff;
 mod bench_pbs;
 mod bench_serve;
+mod bench_virtnbd;
 mod dist;
 mod docs;
 mod e2e;
@@ -53,6 +55,7 @@ fn run() -> Result<()> {
         Some("bench-diff") => bench_diff::run(rest),
         Some("bench-pbs") => bench_pbs::run(rest),
         Some("bench-serve") => bench_serve::run(rest),
+        Some("bench-virtnbd") => bench_virtnbd::run(rest),
         Some("install-test-deps") => tools::ensure_all(),
         Some("dist") => dist::run(rest),
         Some("image") => image::run(rest),
@@ -70,6 +73,7 @@ fn run() -> Result<()> {
                  bench-diff [--size-mib N]  differential restore and patch speed against xdelta3\n  \
                  bench-pbs [--size-gib 1,4]  PBS snapshot restore against zstd -dc, and peak RSS\n  \
                  bench-serve [--size-gib 1]  nbdcopy from pverescue serve against qemu-nbd, and peak RSS\n  \
+                 bench-virtnbd [--size-mib N]  virtnbdbackup chain restore against virtnbdrestore\n  \
                  dist               static binary and rescue bundle in target/dist/\n  \
                  image              OCI image (target/dist/oci/, target/dist/pverescue-image.tar)\n  \
                  e2e [--runtime docker|runc]  end-to-end tests of those artifacts (root)\n  \

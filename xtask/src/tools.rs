@@ -44,6 +44,9 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("qemu-nbd", "qemu-utils"),
     ("getfacl", "acl"),
     ("getfattr", "attr"),
+    // The real virtnbdbackup restorer (Debian 1.9.15) and what it runs: the oracle of the
+    // virtnbd tests, and the qcow2 checker.
+    ("virtnbdrestore", "virtnbdbackup"),
 ];
 
 /// What the end-to-end tests of the artifacts (`xtask/src/e2e.rs`) need besides [`TOOLS`]:

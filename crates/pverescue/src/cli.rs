@@ -37,6 +37,15 @@ pub struct Global {
     pub progress: ProgressMode,
 }
 
+/// The image format of restored disks (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiskFormat {
+    // A raw image, the exact disk size, zero runs as holes.
+    Raw,
+    // A qcow2 (version 3) image, zero runs unallocated.
+    Qcow2,
+}
+
 /// How progress is shown (`--progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProgressMode {
@@ -103,7 +112,8 @@ impl Command {
 #[command(
     after_help = "Examples:\n  pverescue list vzdump-qemu-100-2024_01_02-03_04_05.vma.zst\n  \
                         zstd -dc backup.vma.zst | pverescue list -\n  \
-                        pverescue list --json backup.vma.lzo"
+                        pverescue list --json backup.vma.lzo\n  \
+                        pverescue list /backup/vm1    # a virtnbdbackup directory"
 )]
 pub struct ListArgs {
     /// The archive (.vma, .vma.zst, .vma.gz, .vma.lzo, …, or a differential), or - for standard input.
@@ -142,7 +152,8 @@ pub struct ConfigArgs {
                         (tar) get a structural check.\n\n\
                         Examples:\n  pverescue verify /mnt/usb/dump/vzdump-qemu-*.vma.zst\n  \
                         pverescue verify /mnt/usb/dump\n  \
-                        pverescue verify --json backup.vma.gz"
+                        pverescue verify --json backup.vma.gz\n  \
+                        pverescue verify /backup/vm1  # a virtnbdbackup directory"
 )]
 pub struct VerifyArgs {
     /// Archives, differentials or backup directories to check, or - for standard input.
@@ -285,7 +296,14 @@ pub struct PbsKeys {
                         Examples:\n  pverescue extract /mnt/usb/store/vm/100 /srv/restore\n  \
                         pverescue extract /mnt/usb/store/vm/100/2024-01-02T03:04:05Z /srv/restore \\\n      \
                         --keyfile /root/pbs.key -a drive-scsi0\n  \
-                        pverescue extract /mnt/usb/store/vm/100 --map scsi0=/dev/sdb --yes --verify"
+                        pverescue extract /mnt/usb/store/vm/100 --map scsi0=/dev/sdb --yes --verify\n\n\
+                        A virtnbdbackup directory (libvirt/KVM) restores each disk to \
+                        DIR/<disk>.raw and the domain XML of that point to DIR/vmconfig.xml, as of \
+                        the newest restorable point or the one --until names:\n  \
+                        pverescue extract /backup/vm1 /srv/restore\n  \
+                        pverescue extract /backup/vm1 /srv/restore --until virtnbdbackup.2\n  \
+                        pverescue extract /backup/vm1 /srv/restore --until vda.diff.1719830400.data -d vda\n  \
+                        pverescue extract /backup/vm1 /srv/restore --format qcow2"
 )]
 pub struct ExtractArgs {
     /// The archive, or - for standard input.
@@ -327,6 +345,15 @@ pub struct ExtractArgs {
     pub zero_fill: bool,
     #[command(flatten)]
     pub keys: PbsKeys,
+    /// virtnbdbackup: the point in time, a checkpoint name (the state right after the
+    /// incremental that created it) or a data file's name (the state right after that file);
+    /// default: the newest restorable point.
+    #[arg(long, value_name = "CHECKPOINT|FILE")]
+    pub until: Option<String>,
+    /// virtnbdbackup: write disks into DIR as raw images (sparse) or as qcow2 images (zero runs
+    /// unallocated).
+    #[arg(long, value_enum, default_value_t = DiskFormat::Raw)]
+    pub format: DiskFormat,
     #[command(flatten)]
     pub diff: DiffOptions,
 }

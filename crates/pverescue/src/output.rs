@@ -228,6 +228,9 @@ fn library_hint(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     if let Some(f) = e.downcast_ref::<fsread::Error>() {
         return f.hint();
     }
+    if let Some(v) = e.downcast_ref::<virtnbd::Error>() {
+        return v.hint();
+    }
     None
 }
 

@@ -24,6 +24,12 @@ pub fn pbs(path: &Path) -> Option<(pbs::Datastore, pbs::Located)> {
     pbs::locate(path).ok()
 }
 
+/// `path` when it is a virtnbdbackup directory (a `*.data` file starting with a stream's meta
+/// frame), recognised by content.
+pub fn virtnbd(path: &Path) -> Option<&Path> {
+    (path.is_dir() && virtnbd::is_backup_dir(path)).then_some(path)
+}
+
 /// An opened archive: a full, or a differential read as the full it stands for. The VMA reader
 /// borrows it so that its warnings and counters stay reachable after the archive has been read.
 /// (Not called a source: in `vcdiff`, the source is a delta's base.)

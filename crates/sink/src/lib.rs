@@ -12,6 +12,8 @@
 //!   device ([`Target`]), with direct I/O, coalesced zeros and early writeback.
 //! - [`digest`]: the order-independent [`DiskDigest`] fed by byte ranges while writing, and
 //!   [`verify`]: the re-read that `--verify` compares with it.
+//! - [`qcow2`]: a new qcow2 image taking the same `write`/`zero` calls, zero runs left
+//!   unallocated (for `--format qcow2`).
 //! - [`progress`]: the [`Progress`] trait, counted in bytes, that a command renders.
 //!
 //! Nothing here knows an archive format: sources turn their records into `write`/`zero` calls at
@@ -39,6 +41,7 @@ pub mod digest;
 mod error;
 pub mod progress;
 pub mod publish;
+pub mod qcow2;
 pub mod verify;
 pub mod write;
 

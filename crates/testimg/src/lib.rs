@@ -49,6 +49,8 @@ pub fn package_of(tool: &str) -> &'static str {
         "mksquashfs" => "squashfs-tools",
         "xorriso" => "xorriso",
         "cryptsetup" => "cryptsetup-bin",
+        "virtnbdrestore" => "virtnbdbackup",
+        "qemu-img" | "qemu-nbd" => "qemu-utils",
         "pvcreate" | "vgcreate" | "lvcreate" | "lvextend" | "pvs" | "lvs" | "vgs" => "lvm2",
         _ => "(unknown package)",
     }
@@ -83,6 +85,28 @@ pub fn run_env(tool: &str, args: &[&str], env: &[(&str, &str)]) -> String {
 /// Runs `tool` with `args`.
 pub fn run(tool: &str, args: &[&str]) -> String {
     run_env(tool, args, &[])
+}
+
+/// Bytes of the image at `path` that `qemu-img map` reports as allocated data (zero runs of a
+/// qcow2 image that were left unallocated do not count).
+pub fn qemu_img_data_bytes(path: &Path) -> u64 {
+    let text = run(
+        "qemu-img",
+        &["map", "--output=json", path.to_str().expect("utf-8 path")],
+    );
+    // One object per line: {"start": …, "length": N, …, "data": true|false, …}.
+    text.split('}')
+        .filter(|o| o.contains("\"data\": true") || o.contains("\"data\":true"))
+        .filter_map(|o| {
+            let rest = &o[o.find("\"length\"")? + 8..];
+            let digits: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<u64>().ok()
+        })
+        .sum()
 }
 
 /// Formats the file at `path` as LUKS2 with the passphrase `secret` and a cheap key derivation

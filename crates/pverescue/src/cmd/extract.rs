@@ -52,6 +52,12 @@ pub fn run(g: &Global, a: &ExtractArgs) -> Result<Outcome> {
     if let Some((store, at)) = crate::source::pbs(&a.archive) {
         return super::pbs::extract(g, a, &store, &at);
     }
+    if let Some(dir) = crate::source::virtnbd(&a.archive) {
+        return super::virtnbd::extract(g, a, dir);
+    }
+    if a.until.is_some() || a.format != crate::cli::DiskFormat::Raw {
+        anyhow::bail!("--until and --format are for virtnbdbackup directories (for now)");
+    }
     if !a.select.is_empty() {
         anyhow::bail!(
             "-a/--archive picks archives of a Proxmox Backup Server snapshot; for a VMA archive \

@@ -118,6 +118,9 @@ pub fn run(g: &Global, a: &ListArgs) -> Result<Outcome> {
     if let Some((store, at)) = crate::source::pbs(&a.archive) {
         return super::pbs::list(g, &store, &at);
     }
+    if let Some(dir) = crate::source::virtnbd(&a.archive) {
+        return super::virtnbd::list(g, dir);
+    }
     let mut source = Input::open(&a.archive, &a.diff)?;
     let format = source.archive.compression();
     let name = source.name().to_owned();

@@ -16,3 +16,4 @@ pub mod pbs;
 pub mod serve;
 pub mod umount;
 pub mod verify;
+pub mod virtnbd;

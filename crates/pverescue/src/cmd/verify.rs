@@ -85,6 +85,11 @@ pub fn run(g: &Global, a: &VerifyArgs) -> Result<Outcome> {
         }
         return super::pbs::verify(g, &pbs, &a.keys);
     }
+    if let [one] = a.archives.as_slice()
+        && let Some(dir) = crate::source::virtnbd(one)
+    {
+        return super::virtnbd::verify(g, dir);
+    }
     let mut items = Vec::new();
     let mut skipped = Vec::new();
     for path in &a.archives {

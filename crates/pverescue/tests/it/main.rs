@@ -37,6 +37,9 @@
 //!   `qemu-img` and `qemu-io`: README sha256s, holes in the block status, the overlay, signals.
 //! - `files`: `ls`, `cp`, `cat` (issue 15) on FAT/ext4 images made by the real tools, raw,
 //!   in a `.vma.zst` (staged), on an LVM volume and in a PBS snapshot; hostile names.
+//! - `virtnbd`: virtnbdbackup directories (the seed chain of issue 14, from the test-only
+//!   writer): `list`, `extract --until` by checkpoint and by file, `--map`, `verify`; every point
+//!   compared with the disk state the scenario built.
 //! - `generated`: the committed man pages and completions match the flags (`cargo xtask docs`).
 
 mod baremetal;
@@ -58,3 +61,4 @@ mod pxar;
 mod real;
 mod serve;
 mod util;
+mod virtnbd;
