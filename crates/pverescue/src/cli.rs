@@ -184,7 +184,8 @@ pub struct VerifyArgs {
                   nbdcopy 'nbd+unix:///drive-scsi0?socket=/tmp/vm100.sock' drive-scsi0.raw"
 )]
 pub struct ServeArgs {
-    /// A PBS snapshot or group directory, a VMA archive or differential, or a raw disk image.
+    /// A PBS snapshot or group directory, a virtnbdbackup directory, a VMA archive or
+    /// differential, or a raw disk image.
     pub source: PathBuf,
     /// Listen on this Unix socket (it must not exist; removed on exit).
     #[arg(long, value_name = "PATH", conflicts_with = "listen")]
@@ -215,6 +216,10 @@ pub struct ServeArgs {
     pub scratch: Option<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
+    /// virtnbdbackup: the point in time, a checkpoint name or a data file's name (default:
+    /// the newest restorable point).
+    #[arg(long, value_name = "CHECKPOINT|FILE")]
+    pub until: Option<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
 }
@@ -232,7 +237,8 @@ pub struct ServeArgs {
                   pverescue umount /mnt/root; pverescue umount /mnt/vm100"
 )]
 pub struct FuseArgs {
-    /// A PBS snapshot or group directory, a VMA archive or differential, or a raw disk image.
+    /// A PBS snapshot or group directory, a virtnbdbackup directory, a VMA archive or
+    /// differential, or a raw disk image.
     pub source: PathBuf,
     /// An empty directory to show the files in.
     pub mountpoint: PathBuf,
@@ -251,6 +257,10 @@ pub struct FuseArgs {
     pub scratch: Option<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
+    /// virtnbdbackup: the point in time, a checkpoint name or a data file's name (default:
+    /// the newest restorable point).
+    #[arg(long, value_name = "CHECKPOINT|FILE")]
+    pub until: Option<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
 }
@@ -524,6 +534,10 @@ pub struct FsSource {
     pub scratch: Option<PathBuf>,
     #[command(flatten)]
     pub diff: DiffOptions,
+    /// virtnbdbackup: the point in time, a checkpoint name or a data file's name (default:
+    /// the newest restorable point).
+    #[arg(long, value_name = "CHECKPOINT|FILE")]
+    pub until: Option<String>,
     #[command(flatten)]
     pub keys: PbsKeys,
 }

@@ -52,6 +52,8 @@ pub struct Pick<'a> {
     pub diff: &'a DiffOptions,
     /// Keys for encrypted PBS snapshots.
     pub keys: &'a PbsKeys,
+    /// virtnbdbackup: the point in time (a checkpoint or a data file's name; default: newest).
+    pub until: Option<&'a str>,
 }
 
 /// Keeps `candidates` (name, file) that `pick` wants, in order; fails on a name that matches
@@ -99,7 +101,16 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
     let canonical =
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some((store, at)) = crate::source::pbs(path) {
+        if pick.until.is_some() {
+            bail!("--until picks a point of a virtnbdbackup directory; a PBS snapshot is one point");
+        }
         return pbs_disks(g, path, &canonical, pick, &store, &at);
+    }
+    if let Some(dir) = crate::source::virtnbd(path) {
+        return virtnbd_disks(g, dir, &canonical, pick);
+    }
+    if pick.until.is_some() {
+        bail!("--until picks a point of a virtnbdbackup directory");
     }
     let shown = path.display().to_string();
     let found = crate::source::detect(path)?;
@@ -135,15 +146,64 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
              `tar -xf {shown} ./etc/nginx` (decompress first if needed)"
         ),
         backupset::Kind::Directory => bail!(
-            "{shown}: a directory that is no PBS snapshot: disks are read at random from disk \
-             images, VMA archives and PBS snapshots (virtnbdbackup directories are not read \
-             this way yet)"
+            "{shown}: a directory that is neither a PBS snapshot nor a virtnbdbackup backup: \
+             disks are read from disk images, VMA archives, PBS snapshots and virtnbdbackup \
+             directories"
         ),
         backupset::Kind::Stream => {
             bail!("this command reads its source at random: give a file, not standard input")
         }
         other => bail!("{shown}: {} is no disk or backup of disks", other.name()),
     }
+}
+
+/// The disks of a virtnbdbackup directory at the point `pick.until` names (default: the newest
+/// restorable one), each an overlay of the extents of the files that point needs (nothing
+/// staged), and the domain XML saved with that point.
+fn virtnbd_disks(g: &Global, dir: &Path, canonical: &Path, pick: &Pick) -> Result<Opened> {
+    let shown = dir.display().to_string();
+    let b = virtnbd::Backup::open(dir)
+        .with_context(|| format!("{shown}: cannot read the virtnbdbackup directory"))?;
+    let selected = b.select(pick.until)?;
+    let candidates: Vec<(String, String)> = selected
+        .iter()
+        .map(|s| (s.disk.name.clone(), s.disk.name.clone()))
+        .collect();
+    let chosen = choose(&shown, candidates, pick, |w, c| *w == c.0)?;
+    let mut disks = Vec::new();
+    let mut configs = Vec::new();
+    for s in selected
+        .iter()
+        .filter(|s| chosen.iter().any(|c| c.0 == s.disk.name))
+    {
+        if let Some(note) = &s.note
+            && !g.quiet
+            && !g.json
+        {
+            eprintln!("pverescue: note: {}", crate::output::text(note));
+        }
+        let point = b.entries[s.point.file].name.clone();
+        let view = virtnbd::DiskAt::new(b.files_of(s.point)?)?;
+        disks.push(Disk {
+            description: format!("{shown}, {} as of {point}", s.disk.name),
+            identity: format!("{}#{}@{point}", canonical.display(), s.disk.name),
+            name: s.disk.name.clone(),
+            view: Arc::new(view),
+        });
+        if configs.is_empty()
+            && let Some(name) = b.config_of(s.point)
+        {
+            let bytes = std::fs::read(dir.join(&name))
+                .with_context(|| format!("cannot read {}", dir.join(&name).display()))?;
+            configs.push(("vmconfig.xml".to_owned(), bytes));
+        }
+    }
+    Ok(Opened {
+        disks,
+        configs,
+        time: None,
+        _scratch: None,
+    })
 }
 
 /// Names a PBS disk image answers to: its file name, without `.img.fidx` or `.fidx`, and

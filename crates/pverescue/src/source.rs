@@ -146,6 +146,7 @@ pub fn open_disk(
             scratch: fs.scratch.as_deref(),
             diff: &fs.diff,
             keys: &fs.keys,
+            until: fs.until.as_deref(),
         },
     )?;
     let disk = opened

@@ -67,6 +67,7 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<Outcome> {
             scratch: a.scratch.as_deref(),
             diff: &a.diff,
             keys: &a.keys,
+            until: a.until.as_deref(),
         },
     )?;
     let disks = opened.disks;
@@ -225,6 +226,7 @@ pub fn fuse(g: &Global, a: &crate::cli::FuseArgs) -> Result<Outcome> {
             scratch: a.scratch.as_deref(),
             diff: &a.diff,
             keys: &a.keys,
+            until: a.until.as_deref(),
         },
     )?;
     let mp = std::fs::canonicalize(&a.mountpoint)

@@ -263,3 +263,81 @@ fn virtnbd_extract_qcow2_passes_qemu_img_check_and_compare() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(!tmp.path().join("q2").exists());
 }
+
+/// ext4 made by `mkfs.ext4 -d` with `/etc/motd` = "before", then changed by `debugfs -w` to
+/// "after": a full of the first state and an incremental of the changed 64 KiB blocks.
+/// `cat`, `ls` and `serve` must read each point as the test made it.
+#[test]
+fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
+    use vnbdwrite::scenario::{BLOCK, header};
+    let tmp = tempdir();
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(src.join("etc")).unwrap();
+    std::fs::write(src.join("etc/motd"), "before\n").unwrap();
+    std::fs::write(src.join("etc/hostname"), "vm1\n").unwrap();
+    let a = testimg::mkfs(tmp.path(), "a.img", 8 << 20, &["mkfs.ext4", "-q", "-d", src.to_str().unwrap()]);
+    let b = tmp.path().join("b.img");
+    std::fs::copy(&a, &b).unwrap();
+    let after = tmp.path().join("after");
+    std::fs::write(&after, "after\n").unwrap();
+    testimg::run("debugfs", &["-w", "-R", "rm /etc/motd", b.to_str().unwrap()]);
+    testimg::run(
+        "debugfs",
+        &["-w", "-R", &format!("write {} /etc/motd", after.display()), b.to_str().unwrap()],
+    );
+    let (s0, s1) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let size = s0.len();
+    let files = vec![
+        File {
+            name: "vda.full.data".into(),
+            header: header("vda", size, "virtnbdbackup.0", "", false, 1),
+            extents: vnbdwrite::full_extents(&s0, BLOCK),
+        },
+        File {
+            name: "vda.inc.virtnbdbackup.1.data".into(),
+            header: header("vda", size, "virtnbdbackup.1", "virtnbdbackup.0", true, 2),
+            extents: vnbdwrite::changed_extents(&s0, &s1, BLOCK),
+        },
+    ];
+    let dir = tmp.path().join("backup");
+    std::fs::create_dir(&dir).unwrap();
+    write_chain(&dir, &files, Options::default(), &["virtnbdbackup.0", "virtnbdbackup.1"]);
+    let d = dir.to_str().unwrap();
+    let cat = |until: Option<&str>| {
+        let mut args = vec!["cat", d, "/etc/motd"];
+        if let Some(u) = until {
+            args.extend(["--until", u]);
+        }
+        run_cmd(pverescue().args(&args))
+    };
+    let r = cat(None);
+    assert_eq!((r.code, r.stdout.as_str()), (0, "after\n"), "{}", r.stderr);
+    let r = cat(Some("virtnbdbackup.0"));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "before\n"), "{}", r.stderr);
+    let r = cat(Some("vda.inc.virtnbdbackup.1.data"));
+    assert_eq!((r.code, r.stdout.as_str()), (0, "after\n"), "{}", r.stderr);
+    let r = run_cmd(pverescue().args(["ls", d, "/etc"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout.lines().collect::<Vec<_>>(), ["hostname", "motd"]);
+
+    // serve: the disk at the first point, byte for byte the image the test made.
+    crate::util::require_tool("nbdcopy", "libnbd-bin");
+    let sock = tmp.path().join("s.sock");
+    let mut child = pverescue()
+        .args(["serve", d, "--until", "virtnbdbackup.0", "--socket", sock.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    testimg::wait_for("the socket", || sock.exists(), || "no socket".into());
+    let out = tmp.path().join("out.raw");
+    let st = std::process::Command::new("nbdcopy")
+        .arg(format!("nbd+unix:///vda?socket={}", sock.display()))
+        .arg(&out)
+        .status()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(st.success());
+    assert_eq!(sha256_file(&out), sha(&s0));
+}
