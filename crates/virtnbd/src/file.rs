@@ -116,6 +116,55 @@ fn expect_term(view: &dyn ReadAt, file: &Path, at: u64, after: &'static str) -> 
     Ok(())
 }
 
+/// Checks `path` against its `<path>.chksum` (virtnbdbackup's decimal Adler-32 of the whole
+/// file, seed 1): `Ok(None)` without a checksum file, else `(recorded, computed)`.
+pub fn adler_check(path: &Path) -> Result<Option<(u32, u32)>> {
+    let mut sum_path = path.as_os_str().to_owned();
+    sum_path.push(".chksum");
+    let sum_path = std::path::PathBuf::from(sum_path);
+    let text = match std::fs::read(&sum_path) {
+        Ok(t) if t.len() <= 64 => t,
+        Ok(t) => {
+            return Err(Error::Limit {
+                file: sum_path,
+                what: "checksum file length",
+                at: 0,
+                value: t.len() as u64,
+                limit: 64,
+            });
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(Error::Io {
+                op: "read",
+                file: sum_path,
+                source,
+            });
+        }
+    };
+    let recorded: u32 = std::str::from_utf8(&text)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| Error::Malformed {
+            file: sum_path.clone(),
+            what: "checksum file",
+            at: 0,
+            expected: "a decimal Adler-32".into(),
+            found: format::shown(&text),
+        })?;
+    let mut f = std::fs::File::open(path).map_err(io_err(path, "open"))?;
+    let mut a = adler2::Adler32::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = io::Read::read(&mut f, &mut buf).map_err(io_err(path, "read"))?;
+        if n == 0 {
+            break;
+        }
+        a.write_slice(&buf[..n]);
+    }
+    Ok(Some((recorded, a.checksum())))
+}
+
 /// Reads only the meta frame of `path`: `None` for a file that does not start like a stream.
 pub fn read_meta(path: &Path) -> Result<Option<Meta>> {
     let view = FileView::open(path).map_err(io_err(path, "open"))?;

@@ -19,7 +19,8 @@
 //!   is a [`diskview::ReadAt`] and writes itself into an [`Out`] in disk order
 //!   ([`DiskAt::restore`]).
 //!
-//! Not done here: zip archives of the stdout mode, and the `.chksum` Adler-32 files.
+//! [`file::adler_check`] compares a file with its `.chksum` (Adler-32 of the whole file).
+//! Not done here: zip archives of the stdout mode (unzip them first).
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {

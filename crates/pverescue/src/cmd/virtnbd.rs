@@ -551,6 +551,15 @@ pub fn verify(g: &Global, dir: &Path) -> Result<Outcome> {
             }
             Err(err) => Err(err.to_string()),
         };
+        // virtnbdbackup's whole-file checksum, when it wrote one.
+        let result = result.and_then(|()| match virtnbd::file::adler_check(&e.path) {
+            Ok(Some((want, got))) if want != got => Err(format!(
+                "{}.chksum records Adler-32 {want}, the file has {got}",
+                e.name
+            )),
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        });
         files.push(FileVerdict {
             file: e.name.clone(),
             ok: result.is_ok(),

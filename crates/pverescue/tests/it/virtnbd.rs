@@ -340,4 +340,32 @@ fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
     let _ = child.wait();
     assert!(st.success());
     assert_eq!(sha256_file(&out), sha(&s0));
+
+#[test]
+fn virtnbd_verify_checks_chksum_files() {
+    let tmp = lz4_seed_dir();
+    // virtnbdbackup's `.chksum`: the decimal Adler-32 of the whole file, from Python's zlib.
+    for f in ["vda.full.data", "vda.inc.virtnbdbackup.1.data"] {
+        let p = tmp.path().join(f);
+        let sum = testimg::run(
+            "python3",
+            &[
+                "-c",
+                "import sys, zlib; print(zlib.adler32(open(sys.argv[1], 'rb').read()))",
+                p.to_str().expect("utf-8"),
+            ],
+        );
+        std::fs::write(tmp.path().join(format!("{f}.chksum")), sum.trim()).expect("chksum");
+    }
+    let r = run_ok_in(tmp.path(), &["verify", "."]);
+    assert!(!r.stdout.contains("FAILED"), "{}", r.stdout);
+    std::fs::write(tmp.path().join("vda.full.data.chksum"), "12345").expect("chksum");
+    let r = run_in(tmp.path(), &["verify", "."]);
+    assert_eq!(r.code, 2, "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("vda.full.data.chksum records Adler-32 12345"),
+        "{}",
+        r.stdout
+    );
 }
