@@ -156,7 +156,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__cat)
-            opts="-p -d -a -q -h -V --partition --lv --disk --archive --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-p -d -a -q -h -V --partition --lv --disk --archive --scratch --base --source-window --until --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -199,6 +199,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -282,7 +286,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__cp)
-            opts="-p -d -a -q -h -V --force --partition --lv --disk --archive --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-p -d -a -q -h -V --force --partition --lv --disk --archive --scratch --base --source-window --until --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -325,6 +329,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -486,7 +494,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__fuse)
-            opts="-d -q -h -V --disk --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-d -q -h -V --disk --scratch --base --source-window --until --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -509,6 +517,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -838,7 +850,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__ls)
-            opts="-l -R -p -d -a -q -h -V --long --recursive --partition --lv --disk --archive --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-l -R -p -d -a -q -h -V --long --recursive --partition --lv --disk --archive --scratch --base --source-window --until --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -881,6 +893,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1050,7 +1066,7 @@ _pverescue() {
             return 0
             ;;
         pverescue__subcmd__serve)
-            opts="-d -q -h -V --socket --listen --disk --overlay --threads --scratch --base --source-window --keyfile --password-file --json --quiet --progress --help --version"
+            opts="-d -q -h -V --socket --listen --disk --overlay --threads --scratch --base --source-window --until --keyfile --password-file --json --quiet --progress --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1089,6 +1105,10 @@ _pverescue() {
                     return 0
                     ;;
                 --source-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -185,6 +185,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l threads -d
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand serve" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
@@ -198,6 +199,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -s d -l disk -
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand fuse" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
@@ -214,6 +216,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s a -l archive 
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
@@ -232,6 +235,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s a -l archive 
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''
@@ -249,6 +253,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s a -l archive
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l keyfile -d 'A PBS encryption key file (repeatable; the snapshot\'s manifest says which key it needs); a password is read from PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l password-file -d 'Read the key files\' password from the first line of this file instead of PBS_ENCRYPTION_PASSWORD' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l progress -d 'Progress on stderr: a bar on a terminal, JSON lines for scripts, or none' -r -f -a "auto\t''

@@ -102,7 +102,9 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some((store, at)) = crate::source::pbs(path) {
         if pick.until.is_some() {
-            bail!("--until picks a point of a virtnbdbackup directory; a PBS snapshot is one point");
+            bail!(
+                "--until picks a point of a virtnbdbackup directory; a PBS snapshot is one point"
+            );
         }
         return pbs_disks(g, path, &canonical, pick, &store, &at);
     }

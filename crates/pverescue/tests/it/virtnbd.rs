@@ -275,15 +275,28 @@ fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
     std::fs::create_dir_all(src.join("etc")).unwrap();
     std::fs::write(src.join("etc/motd"), "before\n").unwrap();
     std::fs::write(src.join("etc/hostname"), "vm1\n").unwrap();
-    let a = testimg::mkfs(tmp.path(), "a.img", 8 << 20, &["mkfs.ext4", "-q", "-d", src.to_str().unwrap()]);
+    let a = testimg::mkfs(
+        tmp.path(),
+        "a.img",
+        8 << 20,
+        &["mkfs.ext4", "-q", "-d", src.to_str().unwrap()],
+    );
     let b = tmp.path().join("b.img");
     std::fs::copy(&a, &b).unwrap();
     let after = tmp.path().join("after");
     std::fs::write(&after, "after\n").unwrap();
-    testimg::run("debugfs", &["-w", "-R", "rm /etc/motd", b.to_str().unwrap()]);
     testimg::run(
         "debugfs",
-        &["-w", "-R", &format!("write {} /etc/motd", after.display()), b.to_str().unwrap()],
+        &["-w", "-R", "rm /etc/motd", b.to_str().unwrap()],
+    );
+    testimg::run(
+        "debugfs",
+        &[
+            "-w",
+            "-R",
+            &format!("write {} /etc/motd", after.display()),
+            b.to_str().unwrap(),
+        ],
     );
     let (s0, s1) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     let size = s0.len();
@@ -301,7 +314,12 @@ fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
     ];
     let dir = tmp.path().join("backup");
     std::fs::create_dir(&dir).unwrap();
-    write_chain(&dir, &files, Options::default(), &["virtnbdbackup.0", "virtnbdbackup.1"]);
+    write_chain(
+        &dir,
+        &files,
+        Options::default(),
+        &["virtnbdbackup.0", "virtnbdbackup.1"],
+    );
     let d = dir.to_str().unwrap();
     let cat = |until: Option<&str>| {
         let mut args = vec!["cat", d, "/etc/motd"];
@@ -324,7 +342,14 @@ fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
     crate::util::require_tool("nbdcopy", "libnbd-bin");
     let sock = tmp.path().join("s.sock");
     let mut child = pverescue()
-        .args(["serve", d, "--until", "virtnbdbackup.0", "--socket", sock.to_str().unwrap()])
+        .args([
+            "serve",
+            d,
+            "--until",
+            "virtnbdbackup.0",
+            "--socket",
+            sock.to_str().unwrap(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -340,6 +365,7 @@ fn ls_cat_and_serve_read_a_chain_at_two_points_in_time() {
     let _ = child.wait();
     assert!(st.success());
     assert_eq!(sha256_file(&out), sha(&s0));
+}
 
 #[test]
 fn virtnbd_verify_checks_chksum_files() {
