@@ -3,6 +3,9 @@
 //! seed case of issue 14 (full → inc1 → diff → inc2), compared by SHA-256 with the disk states the
 //! scenario built, never with what pverescue reads.
 
+// Test code: a failed step fails the test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
