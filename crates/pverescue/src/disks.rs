@@ -301,6 +301,7 @@ fn vma_disks(
 ) -> Result<Opened> {
     let mut input = crate::source::Input::open(path, pick.diff)?;
     let name = input.name().to_owned();
+    let counter = input.archive.counter();
     let reader = input.vma()?;
     let header = reader.header().clone();
     let candidates: Vec<(String, String)> = header
@@ -386,8 +387,11 @@ fn vma_disks(
         targets,
         digest: false,
     };
-    vma::extract::extract(reader, &opts, outputs, &mut ())
+    // Progress as for extract: archive bytes read, of the file size, with rate and ETA.
+    let mut bar = crate::progress::Bar::new(g, &format!("staging {name}")).input(path, counter);
+    vma::extract::extract(reader, &opts, outputs, &mut bar)
         .with_context(|| format!("{name}: cannot stage into {}", scratch.dir.display()))?;
+    bar.finish();
     input.print_warnings();
     let mut disks = Vec::new();
     for (i, (drive, _)) in chosen.into_iter().enumerate() {
