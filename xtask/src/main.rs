@@ -10,6 +10,8 @@
 //!   `testdata/pbs/` with `pbswrite` (checked by the Python oracle), with their provenance.
 //! - `cargo xtask bench`: measure restores against the real tools; figures for docs/BENCHMARKS.md.
 //! - `cargo xtask bench-pbs`: a PBS snapshot restore against `zstd -dc` over its chunk payloads.
+//! - `cargo xtask bench-files`: `pverescue cp` out of ext4 images against `debugfs` and a kernel
+//!   mount + `cp -a`.
 //! - `cargo xtask bench-serve`: `nbdcopy` from `pverescue serve` (raw image, PBS snapshot) against
 //!   `qemu-nbd --read-only` on the same raw image.
 //! - `cargo xtask bench-virtnbd`: a virtnbdbackup chain restored against `virtnbdrestore`.
@@ -22,6 +24,7 @@
 
 mod bench;
 mod bench_diff;
+mod bench_files;
 mod bench_pbs;
 mod bench_serve;
 mod bench_virtnbd;
@@ -53,6 +56,7 @@ fn run() -> Result<()> {
         Some("fixtures") => fixtures::run(rest),
         Some("bench") => bench::run(rest),
         Some("bench-diff") => bench_diff::run(rest),
+        Some("bench-files") => bench_files::run(rest),
         Some("bench-pbs") => bench_pbs::run(rest),
         Some("bench-serve") => bench_serve::run(rest),
         Some("bench-virtnbd") => bench_virtnbd::run(rest),
@@ -72,6 +76,7 @@ fn run() -> Result<()> {
                  bench [--size-gib N]  compare restore speed with the real tools\n  \
                  bench-diff [--size-mib N]  differential restore and patch speed against xdelta3\n  \
                  bench-pbs [--size-gib 1,4]  PBS snapshot restore against zstd -dc, and peak RSS\n  \
+                 bench-files        cp out of ext4 images against debugfs and a kernel mount\n  \
                  bench-serve [--size-gib 1]  nbdcopy from pverescue serve against qemu-nbd, and peak RSS\n  \
                  bench-virtnbd [--size-mib N]  virtnbdbackup chain restore against virtnbdrestore\n  \
                  dist               static binary and rescue bundle in target/dist/\n  \

@@ -1,0 +1,202 @@
+//! `cargo xtask bench-files`: files out of an ext4 image without mounting, against `debugfs` and
+//! the kernel, in one run.
+//!
+//! Made once under `target/bench-files/` by the real tools: an ext4 image (`mkfs.ext4 -d`)
+//! holding one 1 GiB file of the bench mix (¼ random, ½ system binaries, ¼ zeros), and one
+//! holding a tree of 20 000 small files (200 directories of 100 files, 1–8 KiB each). Measured,
+//! in turn (A B C A B C …), each into a fresh directory:
+//!
+//! - `pverescue cp IMAGE PATH OUT` (userspace, no mount);
+//! - `debugfs -R "dump|rdump PATH OUT" IMAGE` (e2fsprogs, also userspace);
+//! - when root: `cp -a` from a read-only loop mount of the image (mounted once, before timing).
+//!
+//! Every copy is compared with the source tree (`diff -r`) once before timing. The image stays
+//! in the page cache for all three alike.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Result, ensure};
+
+use crate::bench::{make_image, middle, shell, time_shell};
+use crate::root;
+
+const MIB: u64 = 1 << 20;
+
+struct Case {
+    name: &'static str,
+    image: PathBuf,
+    /// The path inside the image.
+    path: &'static str,
+    /// The source it was made from (for the check).
+    src: PathBuf,
+}
+
+pub fn run(args: &[String]) -> Result<()> {
+    let (_, runs) = crate::bench::size_args("bench-files", args, &[1])?;
+    let bin = crate::bench::prepare()?;
+    let work = root().join("target/bench-files");
+    fs::create_dir_all(&work)?;
+    let cases = make(&work)?;
+    let root_user = crate::output(Command::new("id").arg("-u"))?.trim() == "0";
+    let mut report = crate::bench::report_header(&bin)?;
+    writeln!(
+        report,
+        "debugfs: {}",
+        crate::output(Command::new("sh").args(["-c", "debugfs -V 2>&1 | head -1"]))?.trim()
+    )?;
+    writeln!(
+        report,
+        "\nWall seconds, medians of {runs}.\n\n| what | pverescue cp | debugfs | ratio | kernel mount + cp -a | ratio | pverescue peak RSS |\n|---|---|---|---|---|---|---|"
+    )?;
+    for c in &cases {
+        let mnt = work.join(format!("mnt-{}", c.name));
+        fs::create_dir_all(&mnt)?;
+        let mounted = root_user
+            && shell(&format!(
+                "mountpoint -q '{m}' || mount -o ro,loop,noload '{i}' '{m}'",
+                m = mnt.display(),
+                i = c.image.display()
+            ))
+            .is_ok();
+        let out = work.join("out");
+        let fresh = || -> Result<()> {
+            let _ = fs::remove_dir_all(&out);
+            fs::create_dir(&out)?;
+            Ok(())
+        };
+        let ours = format!(
+            "'{}' -q cp '{}' '{}' '{}'",
+            bin.display(),
+            c.image.display(),
+            c.path,
+            out.display()
+        );
+        let verb = if c.path.ends_with(".bin") {
+            "dump"
+        } else {
+            "rdump"
+        };
+        let dest = if verb == "dump" {
+            out.join(c.path.trim_start_matches('/'))
+                .display()
+                .to_string()
+        } else {
+            out.display().to_string()
+        };
+        let theirs = format!(
+            "debugfs -R '{verb} {} {dest}' '{}' 2>/dev/null",
+            c.path,
+            c.image.display()
+        );
+        let kernel = format!("cp -a '{}{}' '{}'", mnt.display(), c.path, out.display());
+        // Once: every side copies what the source holds.
+        for cmd in [&ours, &theirs] {
+            fresh()?;
+            shell(cmd)?;
+            let name = Path::new(c.path).file_name().unwrap_or_default();
+            let copied = out.join(name);
+            let source = c.src.join(name);
+            ensure!(
+                shell(&format!(
+                    "diff -r -q '{}' '{}' >/dev/null",
+                    source.display(),
+                    copied.display()
+                ))
+                .is_ok(),
+                "{cmd}: the copy differs from the source"
+            );
+        }
+        let (mut a, mut b, mut k) = (Vec::new(), Vec::new(), Vec::new());
+        let mut rss = 0;
+        for _ in 0..runs.max(1) {
+            fresh()?;
+            let (t, m) = time_shell(&ours)?;
+            a.push(t);
+            rss = rss.max(m);
+            fresh()?;
+            b.push(time_shell(&theirs)?.0);
+            if mounted {
+                fresh()?;
+                k.push(time_shell(&kernel)?.0);
+            }
+        }
+        let (a, b) = (middle(a), middle(b));
+        let kernel_cols = if mounted {
+            let k = middle(k);
+            format!("{k:.2} s | **{:.2}**", a / k)
+        } else {
+            "(not root) | –".into()
+        };
+        writeln!(
+            report,
+            "| {} | {a:.2} s | {b:.2} s | **{:.2}** | {kernel_cols} | {} MiB |",
+            c.name,
+            a / b,
+            rss / 1024
+        )?;
+        if mounted {
+            let _ = shell(&format!("umount '{}'", mnt.display()));
+        }
+        let _ = fs::remove_dir_all(&out);
+    }
+    println!("\n{report}");
+    fs::write(work.join("results.md"), &report)?;
+    println!("(also written to {})", work.join("results.md").display());
+    Ok(())
+}
+
+/// The two images, made once.
+fn make(work: &Path) -> Result<Vec<Case>> {
+    let big_src = work.join("big-src");
+    let big_img = work.join("big.img");
+    if !big_img.exists() {
+        eprintln!("bench-files: making an ext4 image with a 1 GiB file (once)");
+        fs::create_dir_all(&big_src)?;
+        make_image(&big_src.join("big.bin"), 1024 * MIB)?;
+        shell(&format!(
+            "mkfs.ext4 -q -F -d '{}' '{}' 1200M",
+            big_src.display(),
+            big_img.display()
+        ))?;
+    }
+    let tree_src = work.join("tree-src");
+    let tree_img = work.join("tree.img");
+    if !tree_img.exists() {
+        eprintln!("bench-files: making an ext4 image with 20 000 small files (once)");
+        let tree = tree_src.join("tree");
+        for d in 0..200 {
+            let dir = tree.join(format!("d{d:03}"));
+            fs::create_dir_all(&dir)?;
+            for f in 0..100u64 {
+                let n = d * 100 + f;
+                let len = 1024 + (n * 2654435761 % 7168) as usize;
+                fs::write(
+                    dir.join(format!("f{f:03}.txt")),
+                    crate::fixtures::pseudo_random(len, n + 1),
+                )?;
+            }
+        }
+        shell(&format!(
+            "mkfs.ext4 -q -F -d '{}' '{}' 400M",
+            tree_src.display(),
+            tree_img.display()
+        ))?;
+    }
+    Ok(vec![
+        Case {
+            name: "one 1 GiB file",
+            image: big_img,
+            path: "/big.bin",
+            src: big_src,
+        },
+        Case {
+            name: "20 000 files of 1–8 KiB",
+            image: tree_img,
+            path: "/tree",
+            src: tree_src,
+        },
+    ])
+}
