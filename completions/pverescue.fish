@@ -213,7 +213,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s p -l partitio
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l lv -d 'LVM logical volume as VG/LV' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
-complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand ls" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
@@ -232,7 +232,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s p -l partitio
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l lv -d 'LVM logical volume as VG/LV' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
-complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cp" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r
@@ -250,7 +250,7 @@ complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s p -l partiti
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l lv -d 'LVM logical volume as VG/LV' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s d -l disk -d 'The disk of a VMA archive when it has several (drive-scsi0 or scsi0)' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -s a -l archive -d 'The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0)' -r
-complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l scratch -d 'Where a compressed VMA or a differential is staged first: a sparse file of the disk\'s size, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
+complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l scratch -d 'Where a compressed VMA or a differential is staged first: sparse files of the disks\' sizes, removed when the command ends [default: $TMPDIR or /tmp]' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l base -d 'The full backup a differential was made against (default: found next to the differential by its name, everything before `--differential-`)' -r -F
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l source-window -d 'How far back in the full a differential may copy from, e.g. 128M, 1G' -r
 complete -c pverescue -n "__fish_pverescue_using_subcommand cat" -l until -d 'virtnbdbackup: the point in time, a checkpoint name or a data file\'s name (default: the newest restorable point)' -r

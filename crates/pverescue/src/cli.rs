@@ -210,18 +210,8 @@ pub struct ServeArgs {
     /// Threads serving the requests of each client (default: one per core).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Where a compressed VMA or a differential is staged first: sparse files of the disks'
-    /// sizes, removed when the command ends [default: $TMPDIR or /tmp].
-    #[arg(long, value_name = "DIR")]
-    pub scratch: Option<PathBuf>,
     #[command(flatten)]
-    pub diff: DiffOptions,
-    /// virtnbdbackup: the point in time, a checkpoint name or a data file's name (default:
-    /// the newest restorable point).
-    #[arg(long, value_name = "CHECKPOINT|FILE")]
-    pub until: Option<String>,
-    #[command(flatten)]
-    pub keys: PbsKeys,
+    pub from: SourceOptions,
 }
 
 /// Show the disks of a backup as read-only files (FUSE) until unmounted or Ctrl-C.
@@ -251,18 +241,8 @@ pub struct FuseArgs {
         value_name = "NAME"
     )]
     pub select: Vec<String>,
-    /// Where a compressed VMA or a differential is staged first: sparse files of the disks'
-    /// sizes, removed when the command ends [default: $TMPDIR or /tmp].
-    #[arg(long, value_name = "DIR")]
-    pub scratch: Option<PathBuf>,
     #[command(flatten)]
-    pub diff: DiffOptions,
-    /// virtnbdbackup: the point in time, a checkpoint name or a data file's name (default:
-    /// the newest restorable point).
-    #[arg(long, value_name = "CHECKPOINT|FILE")]
-    pub until: Option<String>,
-    #[command(flatten)]
-    pub keys: PbsKeys,
+    pub from: SourceOptions,
 }
 
 /// Keys for encrypted Proxmox Backup Server snapshots.
@@ -528,8 +508,15 @@ pub struct FsSource {
     /// The disk image of a PBS snapshot when it has several (drive-scsi0.img.fidx or drive-scsi0).
     #[arg(short = 'a', long = "archive", value_name = "ARCHIVE")]
     pub archive: Option<String>,
-    /// Where a compressed VMA or a differential is staged first: a sparse file of the disk's
-    /// size, removed when the command ends [default: $TMPDIR or /tmp].
+    #[command(flatten)]
+    pub from: SourceOptions,
+}
+
+/// What reading the disks of any source may need (`ls`, `cp`, `cat`, `serve`, `fuse`).
+#[derive(Debug, Args)]
+pub struct SourceOptions {
+    /// Where a compressed VMA or a differential is staged first: sparse files of the disks'
+    /// sizes, removed when the command ends [default: $TMPDIR or /tmp].
     #[arg(long, value_name = "DIR")]
     pub scratch: Option<PathBuf>,
     #[command(flatten)]

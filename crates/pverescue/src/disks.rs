@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 
-use crate::cli::{DiffOptions, Global, PbsKeys};
+use crate::cli::{Global, SourceOptions};
 
 /// A disk view shared by threads.
 pub type View = Arc<dyn diskview::ReadAt + Send + Sync>;
@@ -44,16 +44,10 @@ pub struct Pick<'a> {
     /// Disks wanted by name (`drive-scsi0`, `scsi0`, `drive-scsi0.img.fidx`); empty: all.
     pub names: &'a [String],
     /// Exactly one disk is wanted: several candidates and no name is an error that lists
-    /// them (before anything is staged). `flag` names the option that picks (`-d`, `-a`).
+    /// them (before anything is staged). It names the option that picks (`-d`, `-a`).
     pub one: Option<&'a str>,
-    /// Where compressed archives are staged (default: the temporary directory).
-    pub scratch: Option<&'a Path>,
-    /// Options for differentials.
-    pub diff: &'a DiffOptions,
-    /// Keys for encrypted PBS snapshots.
-    pub keys: &'a PbsKeys,
-    /// virtnbdbackup: the point in time (a checkpoint or a data file's name; default: newest).
-    pub until: Option<&'a str>,
+    /// Staging place, differential options, PBS keys, virtnbdbackup point.
+    pub from: &'a SourceOptions,
 }
 
 /// Keeps `candidates` (name, file) that `pick` wants, in order; fails on a name that matches
@@ -101,7 +95,7 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
     let canonical =
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
     if let Some((store, at)) = crate::source::pbs(path) {
-        if pick.until.is_some() {
+        if pick.from.until.is_some() {
             bail!(
                 "--until picks a point of a virtnbdbackup directory; a PBS snapshot is one point"
             );
@@ -111,7 +105,7 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
     if let Some(dir) = crate::source::virtnbd(path) {
         return virtnbd_disks(g, dir, &canonical, pick);
     }
-    if pick.until.is_some() {
+    if pick.from.until.is_some() {
         bail!("--until picks a point of a virtnbdbackup directory");
     }
     let shown = path.display().to_string();
@@ -159,14 +153,14 @@ pub fn open_all(g: &Global, path: &Path, pick: &Pick) -> Result<Opened> {
     }
 }
 
-/// The disks of a virtnbdbackup directory at the point `pick.until` names (default: the newest
+/// The disks of a virtnbdbackup directory at the point `--until` names (default: the newest
 /// restorable one), each an overlay of the extents of the files that point needs (nothing
 /// staged), and the domain XML saved with that point.
 fn virtnbd_disks(g: &Global, dir: &Path, canonical: &Path, pick: &Pick) -> Result<Opened> {
     let shown = dir.display().to_string();
     let b = virtnbd::Backup::open(dir)
         .with_context(|| format!("{shown}: cannot read the virtnbdbackup directory"))?;
-    let selected = b.select(pick.until)?;
+    let selected = b.select(pick.from.until.as_deref())?;
     let candidates: Vec<(String, String)> = selected
         .iter()
         .map(|s| (s.disk.name.clone(), s.disk.name.clone()))
@@ -227,7 +221,7 @@ fn pbs_disks(
     at: &pbs::Located,
 ) -> Result<Opened> {
     let snapshot = crate::cmd::pbs::one_snapshot(g, path, store, at)?;
-    let keys = crate::cmd::pbs::keyring(pick.keys)?;
+    let keys = crate::cmd::pbs::keyring(&pick.from.keys)?;
     let reader = pbs::SnapshotReader::open(store, &snapshot, &keys)?;
     let files: Vec<String> = reader
         .manifest()
@@ -299,7 +293,7 @@ fn vma_disks(
     detected: &backupset::Detected,
     pick: &Pick,
 ) -> Result<Opened> {
-    let mut input = crate::source::Input::open(path, pick.diff)?;
+    let mut input = crate::source::Input::open(path, &pick.from.diff)?;
     let name = input.name().to_owned();
     let counter = input.archive.counter();
     let reader = input.vma()?;
@@ -345,10 +339,7 @@ fn vma_disks(
         .iter()
         .filter_map(|(d, _)| header.drive(d).map(|d| d.size))
         .sum();
-    let base = pick
-        .scratch
-        .map(Path::to_path_buf)
-        .unwrap_or_else(std::env::temp_dir);
+    let base = pick.from.scratch.clone().unwrap_or_else(std::env::temp_dir);
     let scratch = Scratch::create(&base)?;
     let free = rustix::fs::statvfs(&scratch.dir)
         .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
@@ -450,7 +441,7 @@ pub fn open_tree(
 ) -> Result<Option<(Box<dyn fsread::Tree>, String)>> {
     if let Some((store, at)) = crate::source::pbs(path) {
         let snapshot = crate::cmd::pbs::one_snapshot_quiet(path, &store, &at)?;
-        let keys = crate::cmd::pbs::keyring(&fs.keys)?;
+        let keys = crate::cmd::pbs::keyring(&fs.from.keys)?;
         let reader = pbs::SnapshotReader::open(&store, &snapshot, &keys)?;
         let files: Vec<String> = reader
             .manifest()

@@ -143,10 +143,7 @@ pub fn open_disk(
         &crate::disks::Pick {
             names: &names,
             one: Some(if is_pbs { "-a" } else { "-d" }),
-            scratch: fs.scratch.as_deref(),
-            diff: &fs.diff,
-            keys: &fs.keys,
-            until: fs.until.as_deref(),
+            from: &fs.from,
         },
     )?;
     let disk = opened

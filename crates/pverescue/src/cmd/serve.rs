@@ -64,10 +64,7 @@ pub fn run(g: &Global, a: &ServeArgs) -> Result<Outcome> {
         &crate::disks::Pick {
             names: &a.select,
             one: None,
-            scratch: a.scratch.as_deref(),
-            diff: &a.diff,
-            keys: &a.keys,
-            until: a.until.as_deref(),
+            from: &a.from,
         },
     )?;
     let disks = opened.disks;
@@ -223,10 +220,7 @@ pub fn fuse(g: &Global, a: &crate::cli::FuseArgs) -> Result<Outcome> {
         &crate::disks::Pick {
             names: &a.select,
             one: None,
-            scratch: a.scratch.as_deref(),
-            diff: &a.diff,
-            keys: &a.keys,
-            until: a.until.as_deref(),
+            from: &a.from,
         },
     )?;
     let mp = std::fs::canonicalize(&a.mountpoint)
