@@ -54,7 +54,10 @@ pub fn on_signal(stage: Stage, action: impl Fn(i32) + Send + Sync + 'static) {
 /// Runs every registered action in stage order, as signal `signal` would (without exiting).
 /// For a caller that must give up everything at once for another reason.
 pub fn run_all(signal: i32) {
-    let mut list = actions();
+    run_sorted(&mut actions(), signal);
+}
+
+fn run_sorted(list: &mut [(Stage, Action)], signal: i32) {
     list.sort_by_key(|(stage, _)| *stage);
     for (_, action) in list.iter() {
         action(signal);
@@ -75,6 +78,18 @@ pub fn wait_if_interrupted() {
     }
 }
 
+/// Ends the process with `code` in a way no interrupt can contradict: a signal whose actions are
+/// already running wins (this call waits, and the process exits with 128 + the signal once they
+/// are done); otherwise the process exits with `code` and a signal arriving now undoes nothing.
+/// Without this, a command that finished (a mount made and kept) while a signal was being handled
+/// could exit 0 after the actions had undone its work.
+pub fn exit(code: i32) -> ! {
+    // The signal thread holds this lock from before it marks the interrupt until the process
+    // has exited; holding it here until exit keeps its actions from starting.
+    let _held = actions();
+    std::process::exit(code)
+}
+
 /// Starts (once per process) the thread that, on SIGINT, SIGTERM or SIGHUP, runs every
 /// registered action and exits with 128 + the signal number. Later calls do nothing.
 pub fn install() -> std::io::Result<()> {
@@ -87,8 +102,10 @@ pub fn install() -> std::io::Result<()> {
             .name("cleanup-signals".into())
             .spawn(move || {
                 if let Some(sig) = signals.forever().next() {
+                    // Held until the process exits, so that [`exit`] cannot end it with another code.
+                    let mut list = actions();
                     INTERRUPTED.store(sig, std::sync::atomic::Ordering::SeqCst);
-                    run_all(sig);
+                    run_sorted(&mut list, sig);
                     std::process::exit(128 + sig);
                 }
             })

@@ -12,7 +12,6 @@ mod source;
 mod targets;
 mod version;
 
-use std::process::ExitCode;
 
 use clap::Parser;
 
@@ -29,7 +28,14 @@ pub enum Outcome {
     Failed,
 }
 
-fn main() -> ExitCode {
+fn main() -> ! {
+    // Through cleanup::exit: a Ctrl-C or SIGTERM being handled while the command finished
+    // decides the exit code (its actions may have undone the work), never a late exit 0.
+    let code = run();
+    cleanup::exit(code)
+}
+
+fn run() -> i32 {
     exit_on_closed_stdout_panic();
     let cli = Cli::parse();
     let g = &cli.global;
@@ -54,13 +60,13 @@ fn main() -> ExitCode {
         Command::Manpage(a) => cmd::manpage::run(g, a),
     };
     match result {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Warnings) => ExitCode::from(1),
-        Ok(Outcome::Failed) => ExitCode::from(2),
-        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Ok(Outcome::Success) => 0,
+        Ok(Outcome::Warnings) => 1,
+        Ok(Outcome::Failed) => 2,
+        Err(err) if output::is_broken_pipe(&err) => 0,
         Err(err) => {
             output::print_error(&err, cli.command.name());
-            ExitCode::from(2)
+            2
         }
     }
 }
