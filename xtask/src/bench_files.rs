@@ -10,7 +10,9 @@
 //! - `debugfs -R "dump|rdump PATH OUT" IMAGE` (e2fsprogs, also userspace);
 //! - when root: `cp -a` from a read-only loop mount of the image (mounted once, before timing).
 //!
-//! Every copy is compared with the source tree (`diff -r`) once before timing. The image stays
+//! Each side ends with its copy on disk: pverescue syncs the destination filesystem itself, and
+//! `sync -f OUT` follows the other two. Every copy is compared with the source tree (`diff -r`)
+//! once before timing. The image stays
 //! in the page cache for all three alike.
 
 use std::fmt::Write as _;
@@ -86,12 +88,22 @@ pub fn run(args: &[String]) -> Result<()> {
         } else {
             out.display().to_string()
         };
+        // pverescue cp ends with one syncfs of the destination, so that what it reports as
+        // copied is on disk; the other two sides are given the same `sync -f` so that all three
+        // do the same work.
         let theirs = format!(
-            "debugfs -R '{verb} {} {dest}' '{}' 2>/dev/null",
+            "debugfs -R '{verb} {} {dest}' '{}' 2>/dev/null && sync -f '{}'",
             c.path,
-            c.image.display()
+            c.image.display(),
+            out.display()
         );
-        let kernel = format!("cp -a '{}{}' '{}'", mnt.display(), c.path, out.display());
+        let kernel = format!(
+            "cp -a '{}{}' '{}' && sync -f '{}'",
+            mnt.display(),
+            c.path,
+            out.display(),
+            out.display()
+        );
         // Once: every side copies what the source holds.
         for cmd in [&ours, &theirs] {
             fresh()?;

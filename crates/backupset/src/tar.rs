@@ -141,7 +141,7 @@ pub fn check<R: Read>(r: R) -> Result<TarSummary, TarError> {
                 what: "the end-of-archive marker (two zero blocks) is missing",
             });
         }
-        if buf.iter().all(|&x| x == 0) {
+        if sink::is_zero(&buf) {
             // The end marker: a second zero block, then only zero padding.
             if !b.block(&mut buf, "end-of-archive marker")? || buf.iter().any(|&x| x != 0) {
                 return Err(TarError::Truncated {

@@ -26,7 +26,6 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
@@ -517,7 +516,6 @@ impl<R: ReadAt> Extractor<'_, R> {
         (stream, range): (Stream, std::ops::Range<u64>),
         progress: &mut dyn Progress,
     ) -> Result<()> {
-        const BLOCK: usize = 4096;
         let len = range.end - range.start;
         let mut off = 0u64;
         let werr = |source| Error::Extract {
@@ -530,18 +528,9 @@ impl<R: ReadAt> Extractor<'_, R> {
             if n == 0 {
                 break;
             }
-            let mut i = 0;
-            while i < n {
-                let j = (i + BLOCK).min(n);
-                let piece = &self.buf[i..j];
-                if piece.iter().all(|&b| b == 0) {
-                    self.report.sparse_bytes += piece.len() as u64;
-                } else {
-                    file.write_all_at(piece, off + i as u64).map_err(werr)?;
-                    self.report.data_bytes += piece.len() as u64;
-                }
-                i = j;
-            }
+            let wrote = sink::write_sparse(file, &self.buf[..n], off).map_err(werr)?;
+            self.report.data_bytes += wrote;
+            self.report.sparse_bytes += n as u64 - wrote;
             progress.wrote(n as u64);
             off += n as u64;
         }

@@ -151,7 +151,7 @@ impl DigestBuilder {
 
     /// Adds leaf `index` given its bytes (64 KiB, or fewer for the last leaf).
     pub fn add_bytes(&mut self, index: u64, bytes: &[u8]) {
-        let inner = if bytes.len() as u64 == LEAF_SIZE && bytes.iter().all(|&b| b == 0) {
+        let inner = if bytes.len() as u64 == LEAF_SIZE && crate::is_zero(bytes) {
             zero_leaf_hash()
         } else {
             Sha256::digest(bytes).into()
@@ -324,7 +324,7 @@ mod tests {
         ranges.swap(1, 4);
         let mut b = DigestBuilder::new(size);
         for (s, e) in ranges {
-            if d[s..e].iter().all(|&x| x == 0) {
+            if crate::is_zero(&d[s..e]) {
                 b.add_zero(s as u64, (e - s) as u64);
             } else {
                 b.add_run(s as u64, &d[s..e]);

@@ -14,6 +14,7 @@
 //!   [`verify`]: the re-read that `--verify` compares with it.
 //! - [`qcow2`]: a new qcow2 image taking the same `write`/`zero` calls, zero runs left
 //!   unallocated (for `--format qcow2`).
+//! - [`sparse`]: the one zero test and the sparse write of file contents.
 //! - [`progress`]: the [`Progress`] trait, counted in bytes, that a command renders.
 //!
 //! Nothing here knows an archive format: sources turn their records into `write`/`zero` calls at
@@ -42,6 +43,7 @@ mod error;
 pub mod progress;
 pub mod publish;
 pub mod qcow2;
+pub mod sparse;
 pub mod verify;
 pub mod write;
 
@@ -49,6 +51,7 @@ pub use digest::{DigestBuilder, DiskDigest, LEAF_SIZE, Part};
 pub use error::{Error, Result};
 pub use progress::Progress;
 pub use publish::{Created, NewFile, OutDir, create_new};
+pub use sparse::{is_zero, write_sparse};
 pub use write::{
     DATA_ALIGN, Disk, DiskWriter, Target, TargetKind, WriteOptions, WrittenDisk, ZeroOut,
 };

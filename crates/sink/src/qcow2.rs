@@ -117,7 +117,7 @@ impl Qcow2Writer {
             let piece = &data[pos..pos + n];
             let host = match self.map.get(&cluster) {
                 Some(&h) => Some(h),
-                None if piece.iter().all(|&b| b == 0) => None,
+                None if crate::is_zero(piece) => None,
                 None => {
                     let h = self.next * CLUSTER;
                     self.next += 1;

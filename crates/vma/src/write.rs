@@ -106,7 +106,7 @@ impl<W: Write> Writer<W> {
             let valid = size.saturating_sub(start).min(BLOCK_SIZE) as usize;
             let src = data.get(j * bs..).unwrap_or_default();
             let src = src.get(..valid.min(src.len())).unwrap_or_default();
-            if src.iter().all(|&b| b == 0) {
+            if sink::is_zero(src) {
                 continue;
             }
             mask |= 1 << j;

@@ -353,6 +353,8 @@ struct Copier<'a> {
     inodes: HashMap<u64, (sink::OutDir, OsString)>,
     report: Copied,
     quiet: bool,
+    /// The one read buffer for every file's contents.
+    buf: Vec<u8>,
 }
 
 impl Copier<'_> {
@@ -464,10 +466,9 @@ impl Copier<'_> {
         dir.check_absent(name, self.force)?;
         let new = dir.create_temp(name, self.force, self.created)?;
         let tmp = new.tmp_path();
-        let mut buf = vec![0u8; 1 << 20];
         let mut at = 0u64;
         loop {
-            let n = match reader.read(&mut buf) {
+            let n = match reader.read(&mut self.buf) {
                 Ok(n) => n,
                 Err(e) => {
                     drop(new);
@@ -479,7 +480,7 @@ impl Copier<'_> {
             if n == 0 {
                 break;
             }
-            write_sparse(&new.file, &buf[..n], at)
+            sink::write_sparse(&new.file, &self.buf[..n], at)
                 .with_context(|| format!("{}: cannot write", tmp.display()))?;
             at += n as u64;
         }
@@ -530,26 +531,6 @@ fn times(st: &Stat) -> Timestamps {
 }
 
 /// Writes `data` at `at`, leaving 4 KiB blocks of zeros as holes.
-fn write_sparse(file: &std::fs::File, data: &[u8], at: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    const BLOCK: usize = 4096;
-    let mut i = 0;
-    while i < data.len() {
-        let zero = |j: usize| data[j..(j + BLOCK).min(data.len())].iter().all(|&b| b == 0);
-        if zero(i) {
-            i += BLOCK;
-            continue;
-        }
-        let start = i;
-        while i < data.len() && !zero(i) {
-            i += BLOCK;
-        }
-        let end = i.min(data.len());
-        file.write_all_at(&data[start..end], at + start as u64)?;
-    }
-    Ok(())
-}
-
 /// Runs `pverescue cp`.
 pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
     let Some((dest, paths)) = a.paths.split_last() else {
@@ -577,6 +558,7 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
     let dest = Path::new(dest);
     let out = sink::OutDir::create(dest, true, &created)?;
     let mut c = Copier {
+        buf: vec![0u8; 1 << 20],
         tree: t,
         created: &created,
         force: a.force,
