@@ -105,6 +105,11 @@ impl Key {
         h.finalize().into()
     }
 
+    /// [`Key::chunk_digest`] of two chunks, computed together ([`sha256x2`]).
+    pub fn chunk_digest_pair(&self, a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+        sha256x2::digest_pair(&[a, &self.id_key], &[b, &self.id_key])
+    }
+
     /// `HMAC-SHA256(id_key, msg)`: a manifest's signature.
     pub fn sign(&self, msg: &[u8]) -> [u8; 32] {
         #[allow(clippy::unwrap_used)] // HMAC takes keys of any length.
