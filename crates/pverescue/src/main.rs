@@ -12,7 +12,6 @@ mod source;
 mod targets;
 mod version;
 
-
 use clap::Parser;
 
 use crate::cli::{Cli, Command};

@@ -421,7 +421,7 @@ impl OutDir {
 pub fn temp_name(name: &OsStr) -> OsString {
     let mut t = OsString::from(".");
     t.push(name);
-    t.push(format!(".partial-{}", std::process::id()));
+    t.push(format!(".partial-{}", pid()));
     t
 }
 
@@ -591,6 +591,12 @@ pub fn create_new<T, E: From<Error>>(
     new.publish(false, &created)?;
     created.commit();
     Ok(value)
+}
+
+/// This process's id, asked of the kernel once (a tree copy names thousands of temporary files).
+fn pid() -> u32 {
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *PID.get_or_init(std::process::id)
 }
 
 #[cfg(test)]

@@ -467,6 +467,7 @@ impl Copier<'_> {
         let new = dir.create_temp(name, self.force, self.created)?;
         let tmp = new.tmp_path();
         let mut at = 0u64;
+        let mut written_to = 0u64;
         loop {
             let n = match reader.read(&mut self.buf) {
                 Ok(n) => n,
@@ -480,13 +481,21 @@ impl Copier<'_> {
             if n == 0 {
                 break;
             }
-            sink::write_sparse(&new.file, &self.buf[..n], at)
+            let data = &self.buf[..n];
+            sink::write_sparse(&new.file, data, at)
                 .with_context(|| format!("{}: cannot write", tmp.display()))?;
             at += n as u64;
+            // The file is as long as its last write unless it ends in a hole.
+            let last = (n - 1) / sink::sparse::HOLE_BLOCK * sink::sparse::HOLE_BLOCK;
+            if !sink::is_zero(&data[last..]) {
+                written_to = at;
+            }
         }
-        new.file
-            .set_len(at)
-            .with_context(|| format!("{}: cannot set the size", tmp.display()))?;
+        if written_to != at {
+            new.file
+                .set_len(at)
+                .with_context(|| format!("{}: cannot set the size", tmp.display()))?;
+        }
         self.set_meta(
             std::os::fd::AsFd::as_fd(&new.file),
             st,
