@@ -4,7 +4,8 @@
 //! Made once under `target/bench-files/` by the real tools: an ext4 image (`mkfs.ext4 -d`)
 //! holding one 1 GiB file of the bench mix (¼ random, ½ system binaries, ¼ zeros), and one
 //! holding a tree of 20 000 small files (200 directories of 100 files, 1–8 KiB each). Measured,
-//! in turn (A B C A B C …), each into a fresh directory:
+//! in turn (A B C A B C …), each into a directory of its own (the tree's copies are deleted only
+//! after all runs: ext4 is slow to allocate inodes freed within the last minute):
 //!
 //! - `pverescue cp IMAGE PATH OUT` (userspace, no mount);
 //! - `debugfs -R "dump|rdump PATH OUT" IMAGE` (e2fsprogs, also userspace);
@@ -63,51 +64,66 @@ pub fn run(args: &[String]) -> Result<()> {
                 i = c.image.display()
             ))
             .is_ok();
-        let out = work.join("out");
-        let fresh = || -> Result<()> {
-            let _ = fs::remove_dir_all(&out);
+        // Every run copies into a directory of its own, and the tree's copies are deleted only
+        // after the case: ext4 skips inodes freed in the last minute when it allocates, so
+        // deleting 20 000 files just before a run made creating them again cost every side
+        // several seconds that were not the tool's (session 4 measured that way).
+        let outs = work.join("outs");
+        let _ = fs::remove_dir_all(&outs);
+        fs::create_dir(&outs)?;
+        let mut made = 0;
+        let mut fresh = || -> Result<PathBuf> {
+            made += 1;
+            let out = outs.join(format!("out-{made}"));
             fs::create_dir(&out)?;
-            Ok(())
+            Ok(out)
         };
-        let ours = format!(
-            "'{}' -q cp '{}' '{}' '{}'",
-            bin.display(),
-            c.image.display(),
-            c.path,
-            out.display()
-        );
-        let verb = if c.path.ends_with(".bin") {
-            "dump"
-        } else {
-            "rdump"
+        let big = c.path.ends_with(".bin");
+        let done = |out: &Path| {
+            if big {
+                let _ = fs::remove_dir_all(out);
+            }
         };
-        let dest = if verb == "dump" {
-            out.join(c.path.trim_start_matches('/'))
-                .display()
-                .to_string()
-        } else {
-            out.display().to_string()
+        let ours = |out: &Path| {
+            format!(
+                "'{}' -q cp '{}' '{}' '{}'",
+                bin.display(),
+                c.image.display(),
+                c.path,
+                out.display()
+            )
         };
         // pverescue cp ends with one syncfs of the destination, so that what it reports as
         // copied is on disk; the other two sides are given the same `sync -f` so that all three
         // do the same work.
-        let theirs = format!(
-            "debugfs -R '{verb} {} {dest}' '{}' 2>/dev/null && sync -f '{}'",
-            c.path,
-            c.image.display(),
-            out.display()
-        );
-        let kernel = format!(
-            "cp -a '{}{}' '{}' && sync -f '{}'",
-            mnt.display(),
-            c.path,
-            out.display(),
-            out.display()
-        );
+        let theirs = |out: &Path| {
+            let (verb, dest) = if big {
+                ("dump", out.join(c.path.trim_start_matches('/')))
+            } else {
+                ("rdump", out.to_path_buf())
+            };
+            format!(
+                "debugfs -R '{verb} {} {}' '{}' 2>/dev/null && sync -f '{}'",
+                c.path,
+                dest.display(),
+                c.image.display(),
+                out.display()
+            )
+        };
+        let kernel = |out: &Path| {
+            format!(
+                "cp -a '{}{}' '{}' && sync -f '{}'",
+                mnt.display(),
+                c.path,
+                out.display(),
+                out.display()
+            )
+        };
         // Once: every side copies what the source holds.
-        for cmd in [&ours, &theirs] {
-            fresh()?;
-            shell(cmd)?;
+        for side in [&ours as &dyn Fn(&Path) -> String, &theirs] {
+            let out = fresh()?;
+            let cmd = side(&out);
+            shell(&cmd)?;
             let name = Path::new(c.path).file_name().unwrap_or_default();
             let copied = out.join(name);
             let source = c.src.join(name);
@@ -120,19 +136,23 @@ pub fn run(args: &[String]) -> Result<()> {
                 .is_ok(),
                 "{cmd}: the copy differs from the source"
             );
+            done(&out);
         }
         let (mut a, mut b, mut k) = (Vec::new(), Vec::new(), Vec::new());
         let mut rss = 0;
         for _ in 0..runs.max(1) {
-            fresh()?;
-            let (t, m) = time_shell(&ours)?;
+            let out = fresh()?;
+            let (t, m) = time_shell(&ours(&out))?;
+            done(&out);
             a.push(t);
             rss = rss.max(m);
-            fresh()?;
-            b.push(time_shell(&theirs)?.0);
+            let out = fresh()?;
+            b.push(time_shell(&theirs(&out))?.0);
+            done(&out);
             if mounted {
-                fresh()?;
-                k.push(time_shell(&kernel)?.0);
+                let out = fresh()?;
+                k.push(time_shell(&kernel(&out))?.0);
+                done(&out);
             }
         }
         let (a, b) = (middle(a), middle(b));
@@ -152,7 +172,7 @@ pub fn run(args: &[String]) -> Result<()> {
         if mounted {
             let _ = shell(&format!("umount '{}'", mnt.display()));
         }
-        let _ = fs::remove_dir_all(&out);
+        let _ = fs::remove_dir_all(&outs);
     }
     println!("\n{report}");
     fs::write(work.join("results.md"), &report)?;

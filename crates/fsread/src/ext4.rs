@@ -2,6 +2,7 @@
 
 use ext4_view::{Ext4, Ext4Error, Metadata};
 
+use crate::ext4fast::Fast;
 use crate::io::ExtReader;
 use crate::{
     Entry, Error, FileReader, FileType, Kind, MAX_DIR_ENTRIES, Result, Stat, Tree, View,
@@ -30,6 +31,8 @@ const INCOMPAT_READ: u32 = 0x2 | 0x4 | 0x40 | 0x80 | 0x200 | 0x2000 | 0x1_0000;
 /// An ext2/3/4 filesystem.
 pub(crate) struct Ext {
     fs: Ext4,
+    /// Listing and reading by inode, where it applies (see [`crate::ext4fast`]).
+    fast: Option<Fast>,
 }
 
 impl Ext {
@@ -60,8 +63,11 @@ impl Ext {
                 feature: "no filetype (directory entries without file types)".into(),
             });
         }
-        let fs = Ext4::load(Box::new(ExtReader(view))).map_err(|e| map(e, b"/"))?;
-        Ok(Ext { fs })
+        let fs = Ext4::load(Box::new(ExtReader(view.clone()))).map_err(|e| map(e, b"/"))?;
+        Ok(Ext {
+            fs,
+            fast: Fast::new(&view)?,
+        })
     }
 
     fn path(path: &[u8]) -> Vec<u8> {
@@ -195,6 +201,14 @@ impl Tree for Ext {
     }
 
     fn list(&self, path: &[u8]) -> Result<Vec<Entry>> {
+        if let Some(f) = &self.fast {
+            let comps = components(path);
+            if let Some(ino) = f.lookup(&comps)?
+                && let Some(list) = f.list(ino, &show(path))?
+            {
+                return Ok(list);
+            }
+        }
         let p = Ext::path(path);
         let ep = ext4_view::Path::try_from(p.as_slice())
             .map_err(|_| Error::NotFound { path: show(path) })?;
@@ -223,6 +237,14 @@ impl Tree for Ext {
     }
 
     fn open<'a>(&'a self, path: &[u8]) -> Result<Box<dyn FileReader + 'a>> {
+        if let Some(f) = &self.fast {
+            let comps = components(path);
+            if let Some(ino) = f.lookup(&comps)?
+                && let Some(file) = f.open(ino)?
+            {
+                return Ok(Box::new(file));
+            }
+        }
         let p = Ext::path(path);
         let ep = ext4_view::Path::try_from(p.as_slice())
             .map_err(|_| Error::NotFound { path: show(path) })?;
@@ -232,6 +254,16 @@ impl Tree for Ext {
             file,
             path: path.to_vec(),
         }))
+    }
+
+    fn open_entry<'a>(&'a self, path: &[u8], st: &Stat) -> Result<Box<dyn FileReader + 'a>> {
+        if let (Some(f), Some(ino)) = (&self.fast, st.ino.and_then(|i| u32::try_from(i).ok()))
+            && st.kind == FileType::File
+            && let Some(file) = f.open(ino)?
+        {
+            return Ok(Box::new(file));
+        }
+        self.open(path)
     }
 
     fn read_link(&self, path: &[u8]) -> Result<Vec<u8>> {

@@ -47,6 +47,7 @@
 
 mod error;
 mod ext4;
+mod ext4fast;
 mod fat;
 mod io;
 pub mod lznt1;
@@ -197,6 +198,14 @@ pub trait Tree {
 
     /// A reader over the regular file `path` (following symlinks).
     fn open<'a>(&'a self, path: &[u8]) -> Result<Box<dyn FileReader + 'a>>;
+
+    /// [`Tree::open`] of an entry a listing returned, with that entry's [`Stat`]: where the
+    /// filesystem can open it by what the listing found (ext4: the inode number) instead of
+    /// resolving `path` again.
+    fn open_entry<'a>(&'a self, path: &[u8], st: &Stat) -> Result<Box<dyn FileReader + 'a>> {
+        let _ = st;
+        self.open(path)
+    }
 
     /// The target of the symlink `path`.
     fn read_link(&self, path: &[u8]) -> Result<Vec<u8>>;

@@ -10,6 +10,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result, anyhow, bail};
 use fsread::{FileType, Stat, Tree};
@@ -355,6 +356,79 @@ struct Copier<'a> {
     quiet: bool,
     /// The one read buffer for every file's contents.
     buf: Vec<u8>,
+    /// How files are published (shared with the writer threads).
+    rules: &'a WriteRules<'a>,
+    /// Whole small files for the writer threads (`None` once the walk is over).
+    jobs: Option<std::sync::mpsc::SyncSender<Job>>,
+    /// The first error of a writer thread.
+    failed: &'a Mutex<Option<anyhow::Error>>,
+    /// Hardlinks, made once every file is written (the first copy may still be on its way).
+    links: Vec<(sink::OutDir, OsString, sink::OutDir, OsString)>,
+    /// Directories' owners, modes and times, set once everything in them is written.
+    dir_metas: Vec<(sink::OutDir, Stat)>,
+}
+
+/// Files up to this size are read whole by the walking thread and written by the writer
+/// threads, so that creating files (most of the time of a tree of small files) uses every core.
+/// Larger ones the walker streams itself, [`Copier::buf`] at a time.
+const SMALL_FILE: usize = 1 << 20;
+
+/// A whole small file for a writer thread.
+struct Job {
+    dir: sink::OutDir,
+    name: OsString,
+    data: Vec<u8>,
+    st: Stat,
+}
+
+/// What the writer threads share.
+struct WriteRules<'a> {
+    created: &'a sink::Created,
+    force: bool,
+    owners: bool,
+}
+
+impl WriteRules<'_> {
+    /// Writes a whole file as `name` in `dir` by the publish rule.
+    fn write(&self, job: &Job) -> Result<()> {
+        let (dir, name, data) = (&job.dir, job.name.as_os_str(), &job.data[..]);
+        dir.check_absent(name, self.force)?;
+        let new = dir.create_temp(name, self.force, self.created)?;
+        sink::write_sparse(&new.file, data, 0)
+            .with_context(|| format!("{}: cannot write", new.tmp_path().display()))?;
+        let written_to = if ends_in_data(data) {
+            data.len() as u64
+        } else {
+            0
+        };
+        self.publish(new, data.len() as u64, written_to, &job.st)
+    }
+
+    /// Gives the new file written up to `written_to` its length `len` (a hole at the end), its
+    /// metadata, and its name.
+    fn publish(&self, new: sink::NewFile, len: u64, written_to: u64, st: &Stat) -> Result<()> {
+        let tmp = new.tmp_path();
+        if written_to != len {
+            new.file
+                .set_len(len)
+                .with_context(|| format!("{}: cannot set the size", tmp.display()))?;
+        }
+        set_meta(
+            std::os::fd::AsFd::as_fd(&new.file),
+            st,
+            &tmp.display().to_string(),
+            self.owners,
+        )?;
+        new.publish_unsynced(self.force, self.created)?;
+        Ok(())
+    }
+}
+
+/// True when the last [`sink::sparse::HOLE_BLOCK`] of `data` (counted from its start, as
+/// [`sink::write_sparse`] counts) holds data, so that writing `data` reaches its end.
+fn ends_in_data(data: &[u8]) -> bool {
+    let last = data.len().saturating_sub(1) / sink::sparse::HOLE_BLOCK * sink::sparse::HOLE_BLOCK;
+    !data.is_empty() && !sink::is_zero(&data[last..])
 }
 
 impl Copier<'_> {
@@ -394,7 +468,8 @@ impl Copier<'_> {
                 let sub = dir.subdir(name, self.force, self.created)?;
                 self.report.directories += 1;
                 self.fill(src, &sub, depth + 1)?;
-                self.set_meta(sub.fd(), st, &sub.path().display().to_string())?;
+                // Children first: a directory's time is set after everything in it is made.
+                self.dir_metas.push((sub, st.clone()));
             }
             FileType::File => self.file(src, st, dir, name)?,
             FileType::Symlink => {
@@ -450,7 +525,7 @@ impl Copier<'_> {
     }
 
     fn file(&mut self, src: &[u8], st: &Stat, dir: &sink::OutDir, name: &OsStr) -> Result<()> {
-        let mut reader = match self.tree.open(src) {
+        let mut reader = match self.tree.open_entry(src, st) {
             Ok(r) => r,
             Err(e) => {
                 self.skip(src, e.to_string());
@@ -459,8 +534,52 @@ impl Copier<'_> {
         };
         let ino = reader.ino().or(st.ino);
         if let Some((first_dir, first_name)) = ino.and_then(|i| self.inodes.get(&i)) {
-            dir.hardlink_new(name, first_dir, first_name, self.created)?;
+            self.links.push((
+                dir.clone(),
+                name.to_os_string(),
+                first_dir.clone(),
+                first_name.clone(),
+            ));
             self.report.hardlinks += 1;
+            return Ok(());
+        }
+        // Read up to a buffer's worth: a file that ends within it goes to the writer threads.
+        let mut filled = 0;
+        while filled < self.buf.len() {
+            match reader.read(&mut self.buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) => {
+                    self.skip(src, e.to_string());
+                    return Ok(());
+                }
+            }
+        }
+        if filled < self.buf.len() {
+            if self
+                .failed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                // The writer's error is what `cp` reports.
+                bail!("stopped: a file could not be written");
+            }
+            let job = Job {
+                dir: dir.clone(),
+                name: name.to_os_string(),
+                data: self.buf[..filled].to_vec(),
+                st: st.clone(),
+            };
+            self.jobs
+                .as_ref()
+                .and_then(|j| j.send(job).ok())
+                .ok_or_else(|| anyhow!("the file writer threads stopped"))?;
+            self.report.files += 1;
+            self.report.bytes += filled as u64;
+            if let Some(ino) = ino {
+                self.inodes.insert(ino, (dir.clone(), name.to_os_string()));
+            }
             return Ok(());
         }
         dir.check_absent(name, self.force)?;
@@ -468,8 +587,13 @@ impl Copier<'_> {
         let tmp = new.tmp_path();
         let mut at = 0u64;
         let mut written_to = 0u64;
+        let mut first = Some(filled);
         loop {
-            let n = match reader.read(&mut self.buf) {
+            let read = match first.take() {
+                Some(n) => Ok(n),
+                None => reader.read(&mut self.buf),
+            };
+            let n = match read {
                 Ok(n) => n,
                 Err(e) => {
                     drop(new);
@@ -486,22 +610,11 @@ impl Copier<'_> {
                 .with_context(|| format!("{}: cannot write", tmp.display()))?;
             at += n as u64;
             // The file is as long as its last write unless it ends in a hole.
-            let last = (n - 1) / sink::sparse::HOLE_BLOCK * sink::sparse::HOLE_BLOCK;
-            if !sink::is_zero(&data[last..]) {
+            if ends_in_data(data) {
                 written_to = at;
             }
         }
-        if written_to != at {
-            new.file
-                .set_len(at)
-                .with_context(|| format!("{}: cannot set the size", tmp.display()))?;
-        }
-        self.set_meta(
-            std::os::fd::AsFd::as_fd(&new.file),
-            st,
-            &tmp.display().to_string(),
-        )?;
-        new.publish_unsynced(self.force, self.created)?;
+        self.rules.publish(new, at, written_to, st)?;
         self.report.files += 1;
         self.report.bytes += at;
         if let Some(ino) = ino {
@@ -510,9 +623,27 @@ impl Copier<'_> {
         Ok(())
     }
 
-    /// Owner (as root), then mode (a chown clears setuid), then times.
-    fn set_meta(&self, fd: std::os::fd::BorrowedFd<'_>, st: &Stat, shown: &str) -> Result<()> {
-        if self.owners && st.uid.is_some() {
+    /// Makes the hardlinks and sets the directories' metadata, once every file is written.
+    fn finish(&mut self) -> Result<()> {
+        for (dir, name, first_dir, first_name) in std::mem::take(&mut self.links) {
+            dir.hardlink_new(&name, &first_dir, &first_name, self.created)?;
+        }
+        for (dir, st) in std::mem::take(&mut self.dir_metas) {
+            set_meta(
+                dir.fd(),
+                &st,
+                &dir.path().display().to_string(),
+                self.owners,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Owner (as root), then mode (a chown clears setuid), then times.
+fn set_meta(fd: std::os::fd::BorrowedFd<'_>, st: &Stat, shown: &str, owners: bool) -> Result<()> {
+    {
+        if owners && st.uid.is_some() {
             rustix::fs::fchown(
                 fd,
                 st.uid.map(rustix::fs::Uid::from_raw),
@@ -566,35 +697,90 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
     let created = sink::Created::new();
     let dest = Path::new(dest);
     let out = sink::OutDir::create(dest, true, &created)?;
-    let mut c = Copier {
-        buf: vec![0u8; 1 << 20],
-        tree: t,
+    let owners = rustix::process::geteuid().is_root();
+    let failed = Mutex::new(None);
+    let rules = WriteRules {
         created: &created,
         force: a.force,
-        owners: rustix::process::geteuid().is_root(),
-        inodes: HashMap::new(),
-        report: Copied {
-            source: o.name.clone(),
-            dest: dest.display().to_string(),
-            ..Copied::default()
-        },
-        quiet: g.quiet,
+        owners,
     };
-    for (path, st, base) in &sources {
-        let root = path
-            .split(|&b| b == b'/')
-            .all(|c| c.is_empty() || c == b".");
-        match base {
-            _ if root && st.kind == FileType::Dir => c.fill(path, &out, 1)?,
-            Some(base) if base.as_slice() != b".." && fsread::safe_name(base) => {
-                c.entry(path, st, &out, &OsString::from_vec(base.clone()), 1)?
+    let writers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(64);
+    let rx = Mutex::new(rx);
+    let r = std::thread::scope(|s| -> Result<Copied> {
+        let (rx, rules, failed_ref) = (&rx, &rules, &failed);
+        let handles: Vec<_> = (0..writers)
+            .map(|_| {
+                s.spawn(move || {
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                        let Ok(job) = job else { break };
+                        // After a failure, jobs are taken and dropped so that the walker never
+                        // blocks; it sees the error at its next file.
+                        let stopped = failed_ref
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .is_some();
+                        if !stopped && let Err(e) = rules.write(&job) {
+                            failed_ref
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .get_or_insert(e);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut c = Copier {
+            buf: vec![0u8; SMALL_FILE],
+            tree: t,
+            created: &created,
+            force: a.force,
+            owners,
+            inodes: HashMap::new(),
+            report: Copied {
+                source: o.name.clone(),
+                dest: dest.display().to_string(),
+                ..Copied::default()
+            },
+            quiet: g.quiet,
+            rules,
+            jobs: Some(tx),
+            failed: &failed,
+            links: Vec::new(),
+            dir_metas: Vec::new(),
+        };
+        let walked = (|| -> Result<()> {
+            for (path, st, base) in &sources {
+                let root = path
+                    .split(|&b| b == b'/')
+                    .all(|c| c.is_empty() || c == b".");
+                match base {
+                    _ if root && st.kind == FileType::Dir => c.fill(path, &out, 1)?,
+                    Some(base) if base.as_slice() != b".." && fsread::safe_name(base) => {
+                        c.entry(path, st, &out, &OsString::from_vec(base.clone()), 1)?
+                    }
+                    _ => c.skip(path, "give a path that ends in a name".into()),
+                }
             }
-            _ => c.skip(path, "give a path that ends in a name".into()),
+            Ok(())
+        })();
+        // The walk is over: the writers finish what is queued and stop.
+        c.jobs = None;
+        for h in handles {
+            if h.join().is_err() {
+                bail!("a file writer thread panicked");
+            }
         }
-    }
+        if let Some(e) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e);
+        }
+        walked?;
+        c.finish()?;
+        Ok(c.report)
+    })?;
     // One sync for every file published unsynced, before anything is reported as copied.
     out.sync_filesystem()?;
-    let r = c.report;
     created.commit();
     if g.json {
         output::print_json(&r)?;
