@@ -63,6 +63,7 @@ impl Ext {
                 feature: "no filetype (directory entries without file types)".into(),
             });
         }
+        check_group_table(&view)?;
         let fs = Ext4::load(Box::new(ExtReader(view.clone()))).map_err(|e| map(e, b"/"))?;
         Ok(Ext {
             fs,
@@ -106,6 +107,45 @@ impl Ext {
         let f = self.fs.open(ext4_view::Path::try_from(path).ok()?).ok()?;
         inode_from_debug(&format!("{f:?}"))
     }
+}
+
+/// Refuses a superblock whose group descriptor table could not fit in the image: `ext4-view`
+/// allocates the whole table from the superblock's counts before it reads it (the fuzz target
+/// found a few bytes claiming billions of groups).
+fn check_group_table(view: &View) -> Result<()> {
+    let mut sb = [0u8; 1024];
+    view.read_exact_at(&mut sb, 1024)
+        .map_err(|source| Error::Io {
+            at: 1024,
+            len: 1024,
+            source,
+        })?;
+    let le32 = |at: usize| u32::from_le_bytes([sb[at], sb[at + 1], sb[at + 2], sb[at + 3]]);
+    let is64 = le32(0x60) & 0x80 != 0;
+    // The high half counts whatever the 64bit feature says: ext4-view reads it so.
+    let blocks = u64::from(le32(0x4)) | u64::from(le32(0x150)) << 32;
+    let per_group = u64::from(le32(0x20)).max(1);
+    let desc = if is64 {
+        u64::from(u16::from_le_bytes([sb[0xFE], sb[0xFF]])).max(32)
+    } else {
+        32
+    };
+    let groups = blocks
+        .saturating_sub(u64::from(le32(0x14)))
+        .div_ceil(per_group);
+    let table = groups.saturating_mul(desc);
+    if table > view.size() {
+        return Err(Error::corrupt(
+            "ext4",
+            1024,
+            format!(
+                "the superblock counts {blocks} blocks in {groups} groups: their descriptors \
+                 ({table} bytes) cannot fit in this {} byte image",
+                view.size()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn inode_from_debug(debug: &str) -> Option<u64> {
@@ -309,6 +349,25 @@ impl FileReader for ExtFile {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_group_table_larger_than_the_image_is_refused_before_anything_is_allocated() {
+        // The fuzz target's case: a few KiB claiming 2^32 blocks in groups of 8.
+        let mut img = vec![0u8; 4096];
+        img[1024 + 0x4..1024 + 0x8].copy_from_slice(&u32::MAX.to_le_bytes());
+        img[1024 + 0x20..1024 + 0x24].copy_from_slice(&8u32.to_le_bytes());
+        img[1024 + 0x38..1024 + 0x3A].copy_from_slice(&0xEF53u16.to_le_bytes());
+        let view: crate::View = std::sync::Arc::new(img);
+        let e = super::check_group_table(&view).expect_err("refused").to_string();
+        assert!(e.contains("cannot fit in this 4096 byte image"), "{e}");
+        // The high half of the block count, which ext4-view reads even without 64bit.
+        let mut img = vec![0u8; 4096];
+        img[1024 + 0x4..1024 + 0x8].copy_from_slice(&128u32.to_le_bytes());
+        img[1024 + 0x20..1024 + 0x24].copy_from_slice(&8192u32.to_le_bytes());
+        img[1024 + 0x150..1024 + 0x154].copy_from_slice(&1u32.to_le_bytes());
+        let view: crate::View = std::sync::Arc::new(img);
+        assert!(super::check_group_table(&view).is_err());
+    }
+
     #[test]
     fn inode_from_debug() {
         assert_eq!(

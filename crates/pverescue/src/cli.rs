@@ -568,8 +568,9 @@ pub struct LsArgs {
                         setgid and sticky too), modification times, symlinks (as links), \
                         hardlinks and, when run as root, owners are kept; zero blocks stay holes. \
                         Nothing is written outside DEST and nothing is replaced without --force: \
-                        each file is written as .NAME.partial-PID and renamed when complete; on \
-                        failure or Ctrl-C what the run created is removed. Entries that cannot be \
+                        a directory is built as DEST/.NAME.partial-PID and renamed when all of it \
+                        is written, a single file likewise; on failure or Ctrl-C what the run \
+                        created is removed. Entries that cannot be \
                         copied (device nodes, names with / or .., unreadable files) are skipped \
                         with a warning and exit code 1.\n\n\
                         Examples:\n  pverescue cp disk-drive-scsi0.raw /etc/nginx ./restored\n  \

@@ -97,6 +97,49 @@ impl OutDir {
         })
     }
 
+    /// Creates the subdirectory `name` under its temporary name ([`temp_name`]), to be filled
+    /// with [`OutDir::create_new_file`] and [`OutDir::subdir`] and published whole by
+    /// [`OutDir::publish_dir`]: a tree copied into it never shows under its final name before
+    /// it is complete, and its files need no temporary names of their own. Fails when `name`
+    /// exists.
+    pub fn subdir_temp(&self, name: &OsStr, created: &Created) -> Result<(OutDir, OsString)> {
+        self.check_absent(name, false)?;
+        let tmp = temp_name(name);
+        let dir = self.subdir(&tmp, false, created)?;
+        Ok((dir, tmp))
+    }
+
+    /// Gives the directory made by [`OutDir::subdir_temp`] (`tmp` here) its name, never
+    /// replacing anything; returns the final path.
+    pub fn publish_dir(&self, tmp: &OsStr, name: &OsStr, created: &Created) -> Result<PathBuf> {
+        self.rename_new(tmp, name, false, created)
+    }
+
+    /// Creates the new file `name` under its final name (`O_EXCL|O_NOFOLLOW`), recorded in
+    /// `created`: only inside a directory of [`OutDir::subdir_temp`] (or one below it), which
+    /// nobody sees under its final name before it is published.
+    pub fn create_new_file(&self, name: &OsStr, created: &Created) -> Result<File> {
+        let path = self.join(name);
+        let mut entries = created.lock();
+        let fd = rustix::fs::openat(
+            &*self.fd,
+            name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        )
+        .map_err(|e| match e {
+            Errno::EXIST => Error::TargetExists { path: path.clone() },
+            e => file_err("create", &path)(e.into()),
+        })?;
+        entries.push(Item {
+            dir: Some(Arc::clone(&self.fd)),
+            name: name.to_os_string(),
+            path,
+            is_dir: false,
+        });
+        Ok(File::from(fd))
+    }
+
     /// The directory holding `file` and the file's name in it.
     pub fn parent_of(file: &Path) -> Result<(OutDir, OsString)> {
         let name = file
@@ -338,8 +381,8 @@ impl OutDir {
         };
         if made {
             entries.push(Item {
-                dir: None,
-                name: OsString::new(),
+                dir: Some(Arc::clone(&self.fd)),
+                name: name.to_os_string(),
                 path: path.clone(),
                 is_dir: true,
             });
@@ -570,7 +613,10 @@ fn remove(entries: &mut Entries) {
         };
     }
     for item in entries.iter().rev().filter(|i| i.is_dir) {
-        let _ = std::fs::remove_dir(&item.path);
+        let _ = match &item.dir {
+            Some(fd) => rustix::fs::unlinkat(fd.as_fd(), &item.name, AtFlags::REMOVEDIR),
+            None => rustix::fs::rmdir(&item.path),
+        };
     }
     entries.clear();
 }
@@ -679,6 +725,47 @@ mod tests {
         let _g = out.create_temp(OsStr::new("b"), false, &created).unwrap();
         drop(created);
         assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_tree_is_made_under_a_temporary_name_and_removed_whole_even_after_its_publish() {
+        let d = tempfile::tempdir().unwrap();
+        let out = OutDir::open(d.path()).unwrap();
+        let name = OsStr::new("etc");
+        let created = Created::new();
+        let (tree, tmp) = out.subdir_temp(name, &created).unwrap();
+        assert_eq!(tmp, temp_name(name));
+        let sub = tree.subdir(OsStr::new("nginx"), false, &created).unwrap();
+        std::io::Write::write_all(
+            &mut sub
+                .create_new_file(OsStr::new("nginx.conf"), &created)
+                .unwrap(),
+            b"conf",
+        )
+        .unwrap();
+        // Never over an existing file, even under its own name.
+        let e = sub
+            .create_new_file(OsStr::new("nginx.conf"), &created)
+            .unwrap_err();
+        assert!(matches!(e, Error::TargetExists { .. }), "{e}");
+        assert!(
+            !d.path().join("etc").exists(),
+            "nothing under the final name yet"
+        );
+        out.publish_dir(&tmp, name, &created).unwrap();
+        assert_eq!(
+            std::fs::read(d.path().join("etc/nginx/nginx.conf")).unwrap(),
+            b"conf"
+        );
+        // A failure after the publish (the sync, a later file) still removes all of it: the
+        // records are relative to directory handles, not to paths the rename changed.
+        drop(created);
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 0);
+        // And an existing name is refused before anything is made.
+        std::fs::create_dir(d.path().join("etc")).unwrap();
+        let created = Created::new();
+        let e = out.subdir_temp(name, &created).unwrap_err();
+        assert!(matches!(e, Error::TargetExists { .. }), "{e}");
     }
 
     #[test]

@@ -366,6 +366,8 @@ struct Copier<'a> {
     links: Vec<(sink::OutDir, OsString, sink::OutDir, OsString)>,
     /// Directories' owners, modes and times, set once everything in them is written.
     dir_metas: Vec<(sink::OutDir, Stat)>,
+    /// Directories made under temporary names: (where, temporary name, name).
+    publish: Vec<(sink::OutDir, OsString, OsString)>,
 }
 
 /// Files up to this size are read whole by the walking thread and written by the writer
@@ -379,6 +381,8 @@ struct Job {
     name: OsString,
     data: Vec<u8>,
     st: Stat,
+    /// Inside a directory made under a temporary name: created under its own name.
+    fresh: bool,
 }
 
 /// What the writer threads share.
@@ -391,36 +395,72 @@ struct WriteRules<'a> {
 impl WriteRules<'_> {
     /// Writes a whole file as `name` in `dir` by the publish rule.
     fn write(&self, job: &Job) -> Result<()> {
-        let (dir, name, data) = (&job.dir, job.name.as_os_str(), &job.data[..]);
-        dir.check_absent(name, self.force)?;
-        let new = dir.create_temp(name, self.force, self.created)?;
-        sink::write_sparse(&new.file, data, 0)
-            .with_context(|| format!("{}: cannot write", new.tmp_path().display()))?;
+        let data = &job.data[..];
+        let out = self.create(&job.dir, &job.name, job.fresh)?;
+        sink::write_sparse(out.file(), data, 0)
+            .with_context(|| format!("{}: cannot write", out.path().display()))?;
         let written_to = if ends_in_data(data) {
             data.len() as u64
         } else {
             0
         };
-        self.publish(new, data.len() as u64, written_to, &job.st)
+        self.publish(out, data.len() as u64, written_to, &job.st)
+    }
+
+    /// A new file for `name` in `dir`: under its own name inside a directory being made
+    /// (`fresh`), else under a temporary name.
+    fn create(&self, dir: &sink::OutDir, name: &OsStr, fresh: bool) -> Result<NewOut> {
+        Ok(if fresh {
+            NewOut::Direct(dir.create_new_file(name, self.created)?, dir.join(name))
+        } else {
+            dir.check_absent(name, self.force)?;
+            NewOut::Temp(dir.create_temp(name, self.force, self.created)?)
+        })
     }
 
     /// Gives the new file written up to `written_to` its length `len` (a hole at the end), its
     /// metadata, and its name.
-    fn publish(&self, new: sink::NewFile, len: u64, written_to: u64, st: &Stat) -> Result<()> {
-        let tmp = new.tmp_path();
+    fn publish(&self, out: NewOut, len: u64, written_to: u64, st: &Stat) -> Result<()> {
+        let shown = out.path();
         if written_to != len {
-            new.file
+            out.file()
                 .set_len(len)
-                .with_context(|| format!("{}: cannot set the size", tmp.display()))?;
+                .with_context(|| format!("{}: cannot set the size", shown.display()))?;
         }
         set_meta(
-            std::os::fd::AsFd::as_fd(&new.file),
+            std::os::fd::AsFd::as_fd(out.file()),
             st,
-            &tmp.display().to_string(),
+            &shown.display().to_string(),
             self.owners,
         )?;
-        new.publish_unsynced(self.force, self.created)?;
+        if let NewOut::Temp(new) = out {
+            new.publish_unsynced(self.force, self.created)?;
+        }
         Ok(())
+    }
+}
+
+/// A file being written: under its own name in a directory not yet published, or under a
+/// temporary name.
+enum NewOut {
+    Direct(std::fs::File, std::path::PathBuf),
+    Temp(sink::NewFile),
+}
+
+impl NewOut {
+    fn file(&self) -> &std::fs::File {
+        match self {
+            NewOut::Direct(f, _) => f,
+            NewOut::Temp(n) => &n.file,
+        }
+    }
+
+    /// Where it is being written, for messages.
+    fn path(&self) -> std::path::PathBuf {
+        match self {
+            NewOut::Direct(_, p) => p.clone(),
+            NewOut::Temp(n) => n.tmp_path(),
+        }
     }
 }
 
@@ -455,6 +495,7 @@ impl Copier<'_> {
         dir: &sink::OutDir,
         name: &OsStr,
         depth: usize,
+        fresh: bool,
     ) -> Result<()> {
         match st.kind {
             FileType::Dir => {
@@ -465,13 +506,26 @@ impl Copier<'_> {
                     );
                     return Ok(());
                 }
-                let sub = dir.subdir(name, self.force, self.created)?;
+                // A directory made here is made under a temporary name and filled with files
+                // under their own names; it gets its name once everything in it is written
+                // ([`Copier::finish`]). Inside it (`fresh`), everything is made directly.
+                let (sub, inner) = if fresh {
+                    (dir.subdir(name, false, self.created)?, true)
+                } else if dir.entry(name)?.is_none() {
+                    let (sub, tmp) = dir.subdir_temp(name, self.created)?;
+                    self.publish.push((dir.clone(), tmp, name.to_os_string()));
+                    (sub, true)
+                } else {
+                    // An existing directory (reused with --force): its files are published
+                    // one by one.
+                    (dir.subdir(name, self.force, self.created)?, false)
+                };
                 self.report.directories += 1;
-                self.fill(src, &sub, depth + 1)?;
+                self.fill(src, &sub, depth + 1, inner)?;
                 // Children first: a directory's time is set after everything in it is made.
                 self.dir_metas.push((sub, st.clone()));
             }
-            FileType::File => self.file(src, st, dir, name)?,
+            FileType::File => self.file(src, st, dir, name, fresh)?,
             FileType::Symlink => {
                 let target = match self.tree.read_link(src) {
                     Ok(t) => t,
@@ -502,7 +556,7 @@ impl Copier<'_> {
     }
 
     /// Copies the entries of the directory `src` into `dir`.
-    fn fill(&mut self, src: &[u8], dir: &sink::OutDir, depth: usize) -> Result<()> {
+    fn fill(&mut self, src: &[u8], dir: &sink::OutDir, depth: usize, fresh: bool) -> Result<()> {
         let list = match self.tree.list(src) {
             Ok(l) => l,
             Err(e) => {
@@ -519,12 +573,26 @@ impl Copier<'_> {
                 );
                 continue;
             }
-            self.entry(&path, &e.stat, dir, OsStr::from_bytes(&e.name), depth)?;
+            self.entry(
+                &path,
+                &e.stat,
+                dir,
+                OsStr::from_bytes(&e.name),
+                depth,
+                fresh,
+            )?;
         }
         Ok(())
     }
 
-    fn file(&mut self, src: &[u8], st: &Stat, dir: &sink::OutDir, name: &OsStr) -> Result<()> {
+    fn file(
+        &mut self,
+        src: &[u8],
+        st: &Stat,
+        dir: &sink::OutDir,
+        name: &OsStr,
+        fresh: bool,
+    ) -> Result<()> {
         let mut reader = match self.tree.open_entry(src, st) {
             Ok(r) => r,
             Err(e) => {
@@ -570,6 +638,7 @@ impl Copier<'_> {
                 name: name.to_os_string(),
                 data: self.buf[..filled].to_vec(),
                 st: st.clone(),
+                fresh,
             };
             self.jobs
                 .as_ref()
@@ -582,9 +651,8 @@ impl Copier<'_> {
             }
             return Ok(());
         }
-        dir.check_absent(name, self.force)?;
-        let new = dir.create_temp(name, self.force, self.created)?;
-        let tmp = new.tmp_path();
+        let new = self.rules.create(dir, name, fresh)?;
+        let tmp = new.path();
         let mut at = 0u64;
         let mut written_to = 0u64;
         let mut first = Some(filled);
@@ -606,7 +674,7 @@ impl Copier<'_> {
                 break;
             }
             let data = &self.buf[..n];
-            sink::write_sparse(&new.file, data, at)
+            sink::write_sparse(new.file(), data, at)
                 .with_context(|| format!("{}: cannot write", tmp.display()))?;
             at += n as u64;
             // The file is as long as its last write unless it ends in a hole.
@@ -635,6 +703,9 @@ impl Copier<'_> {
                 &dir.path().display().to_string(),
                 self.owners,
             )?;
+        }
+        for (dir, tmp, name) in std::mem::take(&mut self.publish) {
+            dir.publish_dir(&tmp, &name, self.created)?;
         }
         Ok(())
     }
@@ -749,6 +820,7 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
             failed: &failed,
             links: Vec::new(),
             dir_metas: Vec::new(),
+            publish: Vec::new(),
         };
         let walked = (|| -> Result<()> {
             for (path, st, base) in &sources {
@@ -756,9 +828,9 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
                     .split(|&b| b == b'/')
                     .all(|c| c.is_empty() || c == b".");
                 match base {
-                    _ if root && st.kind == FileType::Dir => c.fill(path, &out, 1)?,
+                    _ if root && st.kind == FileType::Dir => c.fill(path, &out, 1, false)?,
                     Some(base) if base.as_slice() != b".." && fsread::safe_name(base) => {
-                        c.entry(path, st, &out, &OsString::from_vec(base.clone()), 1)?
+                        c.entry(path, st, &out, &OsString::from_vec(base.clone()), 1, false)?
                     }
                     _ => c.skip(path, "give a path that ends in a name".into()),
                 }

@@ -633,10 +633,11 @@ fn cp_interrupted_leaves_nothing_behind() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
-    // Wait until the big file is being written, then ask the process to stop.
+    // Wait until the big file is being written (in the directory made under a temporary name
+    // until everything in it is written), then ask the process to stop.
     let partial = dest
-        .join("data")
-        .join(format!(".zbig.bin.partial-{}", child.id()));
+        .join(format!(".data.partial-{}", child.id()))
+        .join("zbig.bin");
     testimg::wait_for(
         "the big file to be written",
         || partial.exists() || child.try_wait().ok().flatten().is_some(),
