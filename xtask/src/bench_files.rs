@@ -64,11 +64,27 @@ pub fn run(args: &[String]) -> Result<()> {
                 i = c.image.display()
             ))
             .is_ok();
-        // Every run copies into a directory of its own, and the tree's copies are deleted only
-        // after the case: ext4 skips inodes freed in the last minute when it allocates, so
-        // deleting 20 000 files just before a run made creating them again cost every side
-        // several seconds that were not the tool's (session 4 measured that way).
-        let outs = work.join("outs");
+        // Every run copies into a directory of its own, and nothing is deleted during a case:
+        // ext4 skips inodes freed in the last minutes when it allocates, so deleting 20 000
+        // files just before a run made creating them again cost every side seconds that were
+        // not the tool's (session 4 measured that way). As root the copies go to a new ext4
+        // filesystem made for the case (a loop-mounted file), so that no earlier run's deletions
+        // weigh on it either.
+        let dest_mnt = work.join("dest");
+        let dest_img = work.join("dest.img");
+        let dest_fs = root_user
+            && shell(&format!(
+                "umount '{m}' 2>/dev/null; rm -f '{i}'; truncate -s 6G '{i}' && mkfs.ext4 -q -F '{i}' \
+                 && mkdir -p '{m}' && mount -o loop '{i}' '{m}'",
+                m = dest_mnt.display(),
+                i = dest_img.display()
+            ))
+            .is_ok();
+        let outs = if dest_fs {
+            dest_mnt.join("outs")
+        } else {
+            work.join("outs")
+        };
         let _ = fs::remove_dir_all(&outs);
         fs::create_dir(&outs)?;
         let mut made = 0;
@@ -172,7 +188,15 @@ pub fn run(args: &[String]) -> Result<()> {
         if mounted {
             let _ = shell(&format!("umount '{}'", mnt.display()));
         }
-        let _ = fs::remove_dir_all(&outs);
+        if dest_fs {
+            let _ = shell(&format!(
+                "umount '{}' && rm -f '{}'",
+                dest_mnt.display(),
+                dest_img.display()
+            ));
+        } else {
+            let _ = fs::remove_dir_all(&outs);
+        }
     }
     println!("\n{report}");
     fs::write(work.join("results.md"), &report)?;

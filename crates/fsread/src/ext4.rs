@@ -357,7 +357,9 @@ mod tests {
         img[1024 + 0x20..1024 + 0x24].copy_from_slice(&8u32.to_le_bytes());
         img[1024 + 0x38..1024 + 0x3A].copy_from_slice(&0xEF53u16.to_le_bytes());
         let view: crate::View = std::sync::Arc::new(img);
-        let e = super::check_group_table(&view).expect_err("refused").to_string();
+        let e = super::check_group_table(&view)
+            .expect_err("refused")
+            .to_string();
         assert!(e.contains("cannot fit in this 4096 byte image"), "{e}");
         // The high half of the block count, which ext4-view reads even without 64bit.
         let mut img = vec![0u8; 4096];

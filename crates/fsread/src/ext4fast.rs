@@ -34,6 +34,8 @@ const EXTENT_MAGIC: u16 = 0xF30A;
 /// Leaf extents of one file, and extent-tree blocks read for one file.
 const MAX_EXTENTS: usize = 1 << 20;
 const MAX_TREE_BLOCKS: usize = 1 << 16;
+/// Inodes of regular files kept from listings.
+const RECENT_INODES: usize = 1 << 14;
 
 fn le16(b: &[u8], at: usize) -> u16 {
     b.get(at..at + 2)
@@ -62,10 +64,11 @@ pub(crate) struct Fast {
     inodes: u32,
     inodes_per_group: u32,
     inode_size: usize,
-    desc_size: u64,
-    table_hi: bool,
-    gdt: u64,
-    groups: u64,
+    /// The inodes of the last listings, for the opens that follow them (cleared beyond
+    /// [`RECENT_INODES`]).
+    recent: std::cell::RefCell<std::collections::HashMap<u32, Inode>>,
+    /// Where each group's inode table starts (block number), read once.
+    tables: Vec<u64>,
     /// The checksum seed, when the filesystem has `metadata_csum`.
     seed: Option<u32>,
 }
@@ -168,6 +171,31 @@ impl Fast {
                 crc(!0, &sb[0x68..0x78])
             }
         });
+        let groups = blocks.saturating_sub(first).div_ceil(blocks_per_group);
+        // The whole group descriptor table in one read (it lies in the image: bounded by it).
+        let gdt_len = groups.saturating_mul(desc_size);
+        if gdt_len > (64 << 20) || (first + 1) * block + gdt_len > view.size() {
+            return Ok(None);
+        }
+        let mut gdt = vec![0u8; gdt_len as usize];
+        view.read_exact_at(&mut gdt, (first + 1) * block)
+            .map_err(|source| Error::Io {
+                at: (first + 1) * block,
+                len: gdt.len(),
+                source,
+            })?;
+        let table_hi = is64 && desc_size >= 64;
+        let tables = gdt
+            .chunks_exact(desc_size as usize)
+            .map(|d| {
+                u64::from(le32(d, 0x8))
+                    | if table_hi {
+                        u64::from(le32(d, 0x28)) << 32
+                    } else {
+                        0
+                    }
+            })
+            .collect();
         Ok(Some(Fast {
             view: view.clone(),
             block,
@@ -175,11 +203,9 @@ impl Fast {
             inodes: le32(&sb, 0x0),
             inodes_per_group,
             inode_size,
-            desc_size,
-            table_hi: is64 && desc_size >= 64,
-            gdt: (first + 1) * block,
-            groups: blocks.saturating_sub(first).div_ceil(blocks_per_group),
+            tables,
             seed,
+            recent: std::cell::RefCell::new(std::collections::HashMap::new()),
         }))
     }
 
@@ -219,21 +245,12 @@ impl Fast {
             u64::from((ino - 1) / self.inodes_per_group),
             u64::from((ino - 1) % self.inodes_per_group),
         );
-        if group >= self.groups {
+        let Some(&table) = self.tables.get(group as usize) else {
             return Err(corrupt(
                 0,
                 format!("inode {ino} is in group {group}, past the last"),
             ));
-        }
-        let mut desc = [0u8; 64];
-        let desc_len = self.desc_size.min(64) as usize;
-        self.read(&mut desc[..desc_len], self.gdt + group * self.desc_size)?;
-        let table = u64::from(le32(&desc, 0x8))
-            | if self.table_hi {
-                u64::from(le32(&desc, 0x28)) << 32
-            } else {
-                0
-            };
+        };
         let at = table
             .checked_mul(self.block)
             .and_then(|t| t.checked_add(index * self.inode_size as u64))
@@ -559,13 +576,19 @@ impl Fast {
         let Some(names) = self.entries(&dir, shown)? else {
             return Ok(None);
         };
+        let mut recent = self.recent.borrow_mut();
         names
             .into_iter()
             .map(|(name, ino)| {
-                Ok(Entry {
-                    stat: self.inode(ino)?.stat,
-                    name,
-                })
+                let inode = self.inode(ino)?;
+                let stat = inode.stat.clone();
+                if inode.kind() == FileType::File {
+                    if recent.len() >= RECENT_INODES {
+                        recent.clear();
+                    }
+                    recent.insert(ino, inode);
+                }
+                Ok(Entry { stat, name })
             })
             .collect::<Result<Vec<_>>>()
             .map(Some)
@@ -573,7 +596,11 @@ impl Fast {
 
     /// A reader of regular file `ino`, or `None` where this path does not read it.
     pub(crate) fn open(&self, ino: u32) -> Result<Option<FastFile<'_>>> {
-        let inode = self.inode(ino)?;
+        let recent = self.recent.borrow_mut().remove(&ino);
+        let inode = match recent {
+            Some(i) => i,
+            None => self.inode(ino)?,
+        };
         if inode.kind() != FileType::File || !inode.by_extents() {
             return Ok(None);
         }
