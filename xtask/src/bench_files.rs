@@ -4,8 +4,9 @@
 //! Made once under `target/bench-files/` by the real tools: an ext4 image (`mkfs.ext4 -d`)
 //! holding one 1 GiB file of the bench mix (¼ random, ½ system binaries, ¼ zeros), and one
 //! holding a tree of 20 000 small files (200 directories of 100 files, 1–8 KiB each). Measured,
-//! in turn (A B C A B C …), each into a directory of its own (the tree's copies are deleted only
-//! after all runs: ext4 is slow to allocate inodes freed within the last minute):
+//! in turn (A B C A B C …), each into a directory of its own on a new ext4 made for the case
+//! (as root; nothing deleted until the case is over: ext4 is slow to allocate inodes freed in
+//! the last minutes):
 //!
 //! - `pverescue cp IMAGE PATH OUT` (userspace, no mount);
 //! - `debugfs -R "dump|rdump PATH OUT" IMAGE` (e2fsprogs, also userspace);
@@ -74,7 +75,7 @@ pub fn run(args: &[String]) -> Result<()> {
         let dest_img = work.join("dest.img");
         let dest_fs = root_user
             && shell(&format!(
-                "umount '{m}' 2>/dev/null; rm -f '{i}'; truncate -s 6G '{i}' && mkfs.ext4 -q -F '{i}' \
+                "umount '{m}' 2>/dev/null; rm -f '{i}'; truncate -s 24G '{i}' && mkfs.ext4 -q -F '{i}' \
                  && mkdir -p '{m}' && mount -o loop '{i}' '{m}'",
                 m = dest_mnt.display(),
                 i = dest_img.display()
@@ -95,8 +96,11 @@ pub fn run(args: &[String]) -> Result<()> {
             Ok(out)
         };
         let big = c.path.ends_with(".bin");
+        // On the case's own filesystem nothing is deleted until the end (a deleted 1 GiB file
+        // left the next run's sync waiting on the freed blocks); elsewhere the big copies go at
+        // once (space).
         let done = |out: &Path| {
-            if big {
+            if big && !dest_fs {
                 let _ = fs::remove_dir_all(out);
             }
         };

@@ -53,5 +53,5 @@ pub use progress::Progress;
 pub use publish::{Created, NewFile, OutDir, create_new};
 pub use sparse::{is_zero, write_sparse};
 pub use write::{
-    DATA_ALIGN, Disk, DiskWriter, Target, TargetKind, WriteOptions, WrittenDisk, ZeroOut,
+    DATA_ALIGN, Disk, DiskWriter, Flusher, Target, TargetKind, WriteOptions, WrittenDisk, ZeroOut,
 };

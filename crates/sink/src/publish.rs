@@ -106,6 +106,10 @@ impl OutDir {
         self.check_absent(name, false)?;
         let tmp = temp_name(name);
         let dir = self.subdir(&tmp, false, created)?;
+        // Under a set-group-ID parent the new directory gets that bit too; cleared, so that
+        // what is made inside belongs to this process's own group until the caller sets owners.
+        rustix::fs::fchmod(dir.fd(), Mode::from_raw_mode(0o700))
+            .map_err(|e| file_err("set the mode of", dir.path())(e.into()))?;
         Ok((dir, tmp))
     }
 

@@ -469,14 +469,16 @@ impl DiskWriter {
 /// Without it, the whole image sits in the page cache until that final sync, which then waits for
 /// all of it. Errors are not lost: the final `sync_all` reports any write-back failure again.
 #[derive(Debug)]
-struct Flusher {
+pub struct Flusher {
     tx: Option<std::sync::mpsc::SyncSender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     since: u64,
 }
 
 impl Flusher {
-    fn new(file: &File) -> Flusher {
+    /// A helper for `file` (its thread starts now; without a thread, [`Flusher::wrote`] does
+    /// nothing and the final sync does all the work).
+    pub fn new(file: &File) -> Flusher {
         let Ok(clone) = file.try_clone() else {
             return Flusher {
                 tx: None,
@@ -504,7 +506,7 @@ impl Flusher {
     }
 
     /// Notes `n` more bytes written; asks for writeback every [`WRITEBACK_EVERY`] bytes.
-    fn wrote(&mut self, n: u64) {
+    pub fn wrote(&mut self, n: u64) {
         self.since += n;
         if self.since >= WRITEBACK_EVERY {
             self.since = 0;
@@ -516,7 +518,7 @@ impl Flusher {
     }
 
     /// Stops the helper thread and waits for it.
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();

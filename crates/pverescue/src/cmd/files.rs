@@ -399,6 +399,9 @@ struct WriteRules<'a> {
     created: &'a sink::Created,
     force: bool,
     owners: bool,
+    /// This process's effective user and group: the owner of a file it creates in a directory
+    /// it made (mode 0700 until the end, so no set-group-ID bit hands down another group).
+    me: (u32, u32),
 }
 
 impl WriteRules<'_> {
@@ -436,11 +439,14 @@ impl WriteRules<'_> {
                 .set_len(len)
                 .with_context(|| format!("{}: cannot set the size", shown.display()))?;
         }
+        // A file made directly in a new directory already has our owner: no chown to it.
+        let owned = matches!(out, NewOut::Direct(..))
+            && (st.uid, st.gid) == (Some(self.me.0), Some(self.me.1));
         set_meta(
             std::os::fd::AsFd::as_fd(out.file()),
             st,
             &shown.display().to_string(),
-            self.owners,
+            self.owners && !owned,
         )?;
         if let NewOut::Temp(new) = out {
             new.publish_unsynced(self.force, self.created)?;
@@ -663,6 +669,9 @@ impl Copier<'_> {
         }
         let new = self.rules.create(dir, name, fresh)?;
         let tmp = new.path();
+        // A large file is written back while it is copied, so that the final sync of the run
+        // does not find all of it still in memory.
+        let mut flusher = sink::Flusher::new(new.file());
         let mut at = 0u64;
         let mut written_to = 0u64;
         let mut first = Some(filled);
@@ -684,14 +693,16 @@ impl Copier<'_> {
                 break;
             }
             let data = &self.buf[..n];
-            sink::write_sparse(new.file(), data, at)
+            let wrote = sink::write_sparse(new.file(), data, at)
                 .with_context(|| format!("{}: cannot write", tmp.display()))?;
+            flusher.wrote(wrote);
             at += n as u64;
             // The file is as long as its last write unless it ends in a hole.
             if ends_in_data(data) {
                 written_to = at;
             }
         }
+        flusher.stop();
         self.rules.publish(new, at, written_to, st)?;
         self.report.files += 1;
         self.report.bytes += at;
@@ -797,6 +808,10 @@ pub fn cp(g: &Global, a: &CpArgs) -> Result<Outcome> {
         created: &created,
         force: a.force,
         owners,
+        me: (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw(),
+        ),
     };
     // The walker (reading) keeps one core; the writers take the others, at least one. More
     // writers than that only contend for the destination's journal (measured with bench-files
