@@ -120,13 +120,13 @@ fn check_group_table(view: &View) -> Result<()> {
             len: 1024,
             source,
         })?;
-    let le32 = |at: usize| u32::from_le_bytes([sb[at], sb[at + 1], sb[at + 2], sb[at + 3]]);
+    let le32 = |at: usize| crate::ext4fast::le32(&sb, at);
     let is64 = le32(0x60) & 0x80 != 0;
     // The high half counts whatever the 64bit feature says: ext4-view reads it so.
     let blocks = u64::from(le32(0x4)) | u64::from(le32(0x150)) << 32;
     let per_group = u64::from(le32(0x20)).max(1);
     let desc = if is64 {
-        u64::from(u16::from_le_bytes([sb[0xFE], sb[0xFF]])).max(32)
+        u64::from(crate::ext4fast::le16(&sb, 0xFE)).max(32)
     } else {
         32
     };

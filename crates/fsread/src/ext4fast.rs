@@ -37,12 +37,12 @@ const MAX_TREE_BLOCKS: usize = 1 << 16;
 /// Inodes of regular files kept from listings.
 const RECENT_INODES: usize = 1 << 14;
 
-fn le16(b: &[u8], at: usize) -> u16 {
+pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
     b.get(at..at + 2)
         .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
 }
 
-fn le32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
@@ -69,6 +69,8 @@ pub(crate) struct Fast {
     recent: std::cell::RefCell<std::collections::HashMap<u32, Inode>>,
     /// Where each group's inode table starts (block number), read once.
     tables: Vec<u64>,
+    /// Byte offset of the group descriptor table, for messages.
+    gdt_at: u64,
     /// The checksum seed, when the filesystem has `metadata_csum`.
     seed: Option<u32>,
 }
@@ -76,6 +78,8 @@ pub(crate) struct Fast {
 /// The inode fields this path uses.
 pub(crate) struct Inode {
     ino: u32,
+    /// Where it is: byte offset in the filesystem.
+    at: u64,
     mode: u16,
     flags: u32,
     size: u64,
@@ -204,6 +208,7 @@ impl Fast {
             inodes_per_group,
             inode_size,
             tables,
+            gdt_at: (first + 1) * block,
             seed,
             recent: std::cell::RefCell::new(std::collections::HashMap::new()),
         }))
@@ -236,9 +241,13 @@ impl Fast {
     /// Inode `ino`, its checksum checked.
     pub(crate) fn inode(&self, ino: u32) -> Result<Inode> {
         if ino == 0 || ino > self.inodes {
+            // A directory entry or a caller named it; the count is the superblock's.
             return Err(corrupt(
-                0,
-                format!("inode {ino} does not exist ({} inodes)", self.inodes),
+                1024,
+                format!(
+                    "inode {ino}: expected 1 to {} (the superblock's count)",
+                    self.inodes
+                ),
             ));
         }
         let (group, index) = (
@@ -247,8 +256,11 @@ impl Fast {
         );
         let Some(&table) = self.tables.get(group as usize) else {
             return Err(corrupt(
-                0,
-                format!("inode {ino} is in group {group}, past the last"),
+                1024,
+                format!(
+                    "inode {ino} is in group {group}; the superblock's counts give {} groups",
+                    self.tables.len()
+                ),
             ));
         };
         let at = table
@@ -257,8 +269,12 @@ impl Fast {
             .filter(|&a| a.saturating_add(self.inode_size as u64) <= self.blocks * self.block)
             .ok_or_else(|| {
                 corrupt(
-                    0,
-                    format!("the inode table of group {group} is past the end"),
+                    self.gdt_at,
+                    format!(
+                        "group {group}: its inode table at block {table} is past the end of the \
+                         filesystem ({} blocks)",
+                        self.blocks
+                    ),
                 )
             })?;
         let mut raw = [0u8; 1024];
@@ -317,6 +333,7 @@ impl Fast {
         let size = u64::from(le32(raw, 0x4)) | u64::from(le32(raw, 0x6C)) << 32;
         let mut inode = Inode {
             ino,
+            at,
             mode,
             flags: le32(raw, 0x20),
             size,
@@ -345,13 +362,13 @@ impl Fast {
     fn extents(&self, inode: &Inode) -> Result<Vec<Extent>> {
         let mut out = Vec::new();
         let mut blocks = 0usize;
-        let mut buf = vec![0u8; self.block as usize];
-        self.node(inode, &inode.block, None, &mut out, &mut blocks, &mut buf)?;
+        let root = inode.at + 0x28;
+        self.node(inode, (&inode.block, root), None, &mut out, &mut blocks)?;
         let mut end = 0u64;
         for e in &out {
             if e.logical < end {
                 return Err(corrupt(
-                    0,
+                    root,
                     format!(
                         "inode {}: extents overlap or are out of order at block {}",
                         inode.ino, e.logical
@@ -363,17 +380,19 @@ impl Fast {
         Ok(out)
     }
 
-    /// One node of an extent tree: the 60 bytes in the inode (`depth` None: any), or a block.
+    /// One node of an extent tree, `bytes` read at byte `at` of the filesystem: the 60 bytes in
+    /// the inode (`depth` None: any), or a block.
     fn node(
         &self,
         inode: &Inode,
-        bytes: &[u8],
+        (bytes, at): (&[u8], u64),
         depth: Option<u16>,
         out: &mut Vec<Extent>,
         blocks: &mut usize,
-        buf: &mut Vec<u8>,
     ) -> Result<()> {
-        let bad = |what: String| corrupt(0, format!("inode {}: extent tree: {what}", inode.ino));
+        let bad = |what: String| corrupt(at, format!("inode {}: extent tree: {what}", inode.ino));
+        // One buffer for the children of this node (a tree is at most 5 deep).
+        let mut block = Vec::new();
         if le16(bytes, 0) != EXTENT_MAGIC {
             return Err(bad(format!(
                 "magic {:#x}, expected {EXTENT_MAGIC:#x}",
@@ -428,7 +447,7 @@ impl Fast {
                 if *blocks > MAX_TREE_BLOCKS {
                     return Err(bad(format!("more than {MAX_TREE_BLOCKS} blocks")));
                 }
-                let mut block = std::mem::take(buf);
+                block.resize(self.block as usize, 0);
                 self.read_block(child, &mut block)?;
                 if let Some(base) = inode.base {
                     let m = usize::from(le16(&block, 4));
@@ -443,10 +462,13 @@ impl Fast {
                         )));
                     }
                 }
-                let mut next = vec![0u8; self.block as usize];
-                let r = self.node(inode, &block, Some(d - 1), out, blocks, &mut next);
-                *buf = block;
-                r?;
+                self.node(
+                    inode,
+                    (&block, child * self.block),
+                    Some(d - 1),
+                    out,
+                    blocks,
+                )?;
             }
         }
         Ok(())
@@ -833,14 +855,11 @@ mod tests {
         assert!(Fast::new(&view(&img)).unwrap().is_none());
     }
 
-    #[test]
-    fn a_flipped_byte_in_an_inode_is_a_checksum_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let img = image(dir.path(), &["-b", "4096"]);
+    /// The inode number of `path` and the byte offset of that inode in an image of 4 KiB
+    /// blocks, from debugfs (`stat`, then `imap`: "located at block 1234, offset 0x0b00").
+    fn located(img: &Path, path: &str) -> (u32, u64) {
         let p = img.to_str().unwrap();
-        // Where the inode is, from debugfs: "Inode 12 is part of block group 0
-        // located at block 1234, offset 0x0b00".
-        let ino: u32 = testimg::run("debugfs", &["-R", "stat /text", p])
+        let ino: u32 = testimg::run("debugfs", &["-R", &format!("stat {path}"), p])
             .split("Inode: ")
             .nth(1)
             .and_then(|s| s.split_whitespace().next())
@@ -848,18 +867,27 @@ mod tests {
             .parse()
             .unwrap();
         let imap = testimg::run("debugfs", &["-R", &format!("imap <{ino}>"), p]);
-        let block: u64 = imap
-            .split("located at block ")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let offset =
-            u64::from_str_radix(imap.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
-        let at = block * 4096 + offset + 0x10; // the mtime
+        let field = |after: &str, end: char| {
+            imap.split(after)
+                .nth(1)
+                .unwrap()
+                .split(end)
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned()
+        };
+        let block: u64 = field("located at block ", ',').parse().unwrap();
+        let offset = u64::from_str_radix(&field("offset 0x", '\n'), 16).unwrap();
+        (ino, block * 4096 + offset)
+    }
+
+    #[test]
+    fn a_flipped_byte_in_an_inode_is_a_checksum_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = image(dir.path(), &["-b", "4096"]);
+        let (ino, inode_at) = located(&img, "/text");
+        let at = inode_at + 0x10; // the mtime
         let file = std::fs::OpenOptions::new()
             .write(true)
             .read(true)
@@ -870,6 +898,7 @@ mod tests {
         std::os::unix::fs::FileExt::write_all_at(&file, &[b[0] ^ 0x40], at).unwrap();
         let f = Fast::new(&view(&img)).unwrap().unwrap();
         let err = f.inode(ino).err().expect("a checksum error").to_string();
+        assert!(err.contains(&format!("at byte {inode_at}")), "{err}");
         assert!(err.contains(&format!("inode {ino}: checksum")), "{err}");
         // Through the tree too: `cp` reports the file, never reads it.
         let t = Ext::open(view(&img)).unwrap();
@@ -880,32 +909,18 @@ mod tests {
     fn extents_past_the_filesystem_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let img = image(dir.path(), &["-O", "^metadata_csum", "-b", "4096"]);
-        let p = img.to_str().unwrap();
-        let ino: u32 = testimg::run("debugfs", &["-R", "stat /text", p])
-            .split("Inode: ")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .unwrap()
-            .parse()
-            .unwrap();
-        let imap = testimg::run("debugfs", &["-R", &format!("imap <{ino}>"), p]);
-        let block: u64 = imap
-            .split("located at block ")
-            .nth(1)
-            .unwrap()
-            .split(',')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let offset =
-            u64::from_str_radix(imap.split("offset 0x").nth(1).unwrap().trim(), 16).unwrap();
+        let (ino, inode_at) = located(&img, "/text");
         // i_block: the extent header (12 bytes), then the first extent; its start_lo at +8.
-        let at = block * 4096 + offset + 0x28 + 12 + 8;
+        let at = inode_at + 0x28 + 12 + 8;
         let file = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
         std::os::unix::fs::FileExt::write_all_at(&file, &0xFFFF_FF00u32.to_le_bytes(), at).unwrap();
         let f = Fast::new(&view(&img)).unwrap().unwrap();
         let err = f.open(ino).err().expect("refused").to_string();
         assert!(err.contains("past the end of the filesystem"), "{err}");
+        // Where: the extent tree in the inode, as debugfs located it.
+        assert!(
+            err.contains(&format!("at byte {}", inode_at + 0x28)),
+            "{err}"
+        );
     }
 }

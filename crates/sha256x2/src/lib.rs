@@ -85,15 +85,16 @@ mod ni {
             && is_x86_feature_detected!("sse4.1")
     }
 
-    /// Compresses the 64-byte blocks of `data[k]` into `state[k]`, for N streams in lockstep.
-    /// Every `data[k]` must hold the same whole number of blocks.
+    /// Compresses the 64-byte blocks of `data[k]` into `state[k]`, for N streams in lockstep
+    /// (the callers give every stream the same whole number of blocks; a longer one is cut to
+    /// the shortest).
     ///
     /// # Safety
     /// The CPU must have SHA, SSE2, SSSE3 and SSE4.1 ([`available`]).
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     unsafe fn compress<const N: usize>(state: [&mut [u32; 8]; N], data: [&[u8]; N]) {
-        let blocks = data[0].len() / 64;
-        debug_assert!(data.iter().all(|d| d.len() == blocks * 64));
+        // Whole blocks all streams have: never a read past the shortest.
+        let blocks = data.iter().map(|d| d.len()).min().unwrap_or(0) / 64;
         let swap = _mm_set_epi64x(0x0c0d0e0f08090a0b, 0x0405060700010203);
         let mut abef = [_mm_setzero_si128(); N];
         let mut cdgh = [_mm_setzero_si128(); N];

@@ -39,7 +39,7 @@ impl OutDir {
     /// reused only with `reuse` (`--force`); without it the error says whether an interrupted
     /// run left it.
     pub fn create(path: &Path, reuse: bool, created: &Created) -> Result<OutDir> {
-        let mut entries = created.lock();
+        let mut entries = created.lock_to_create(path)?;
         match std::fs::create_dir(path) {
             Ok(()) => {
                 let dir = OutDir::open(path)?;
@@ -124,7 +124,7 @@ impl OutDir {
     /// nobody sees under its final name before it is published.
     pub fn create_new_file(&self, name: &OsStr, created: &Created) -> Result<File> {
         let path = self.join(name);
-        let mut entries = created.lock();
+        let mut entries = created.lock_to_create(&path)?;
         let fd = rustix::fs::openat(
             &*self.fd,
             name,
@@ -231,7 +231,7 @@ impl OutDir {
     pub fn create_temp(&self, name: &OsStr, replace: bool, created: &Created) -> Result<NewFile> {
         let tmp = temp_name(name);
         let tmp_path = self.join(&tmp);
-        let mut entries = created.lock();
+        let mut entries = created.lock_to_create(&tmp_path)?;
         let open = || {
             rustix::fs::openat(
                 &*self.fd,
@@ -376,7 +376,7 @@ impl OutDir {
     /// never followed, and anything else there is an error.
     pub fn subdir(&self, name: &OsStr, reuse: bool, created: &Created) -> Result<OutDir> {
         let path = self.join(name);
-        let mut entries = created.lock();
+        let mut entries = created.lock_to_create(&path)?;
         let made = match rustix::fs::mkdirat(&*self.fd, name, Mode::from_raw_mode(0o700)) {
             Ok(()) => true,
             Err(Errno::EXIST) if reuse => false,
@@ -424,7 +424,7 @@ impl OutDir {
         let tmp = temp_name(name);
         let tmp_path = self.join(&tmp);
         {
-            let mut entries = created.lock();
+            let mut entries = created.lock_to_create(&tmp_path)?;
             rustix::fs::symlinkat(target, &*self.fd, &tmp)
                 .map_err(|e| file_err("create the link", &tmp_path)(e.into()))?;
             entries.push(Item {
@@ -447,7 +447,7 @@ impl OutDir {
         created: &Created,
     ) -> Result<PathBuf> {
         let path = self.join(name);
-        let mut entries = created.lock();
+        let mut entries = created.lock_to_create(&path)?;
         rustix::fs::linkat(&*src.fd, src_name, &*self.fd, name, AtFlags::empty()).map_err(|e| {
             match e {
                 Errno::EXIST => Error::TargetExists { path: path.clone() },
@@ -535,6 +535,9 @@ struct Item {
 
 type Entries = Vec<Item>;
 
+/// Set by the signal handler before it removes what the live [`Created`] records hold.
+static UNDOING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Every live [`Created`], for the signal handler.
 static LIVE: Mutex<Vec<Weak<Mutex<Entries>>>> = Mutex::new(Vec::new());
 
@@ -563,6 +566,8 @@ impl Created {
         static REGISTERED: OnceLock<()> = OnceLock::new();
         REGISTERED.get_or_init(|| {
             cleanup::on_signal(cleanup::Stage::Files, |_| {
+                // Before any record is locked: a maker that locks one after its removal sees it.
+                UNDOING.store(true, std::sync::atomic::Ordering::SeqCst);
                 for e in lock_live().iter().filter_map(Weak::upgrade) {
                     remove(&mut e.lock().unwrap_or_else(|p| p.into_inner()));
                 }
@@ -580,6 +585,24 @@ impl Created {
 
     fn lock(&self) -> MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The record, locked, for making `path`: refused once a signal has started undoing the
+    /// run. Other threads (`cp`'s writers) may still be making files while the signal thread
+    /// removes what was made; whatever they make after its removal would stay behind.
+    fn lock_to_create(&self, path: &Path) -> Result<MutexGuard<'_, Entries>> {
+        let entries = self.lock();
+        if UNDOING.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(Error::File {
+                op: "create",
+                path: path.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted: the run is being undone",
+                ),
+            });
+        }
+        Ok(entries)
     }
 
     /// The paths created so far (temporary names until published), in creation order.

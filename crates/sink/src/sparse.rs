@@ -49,6 +49,14 @@ pub fn write_sparse(file: &File, data: &[u8], at: u64) -> io::Result<u64> {
     Ok(written)
 }
 
+/// True when the last [`HOLE_BLOCK`] of `data` (counted from its start, as [`write_sparse`]
+/// counts) holds data, so that [`write_sparse`] of `data` writes up to its end; otherwise a
+/// file ending there needs its length set.
+pub fn ends_in_data(data: &[u8]) -> bool {
+    let last = data.len().saturating_sub(1) / HOLE_BLOCK * HOLE_BLOCK;
+    !data.is_empty() && !is_zero(&data[last..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,6 +72,17 @@ mod tests {
                 v[at] = 0;
             }
         }
+    }
+
+    #[test]
+    fn ends_in_data_looks_at_the_last_block_write_sparse_writes() {
+        assert!(!ends_in_data(&[]));
+        let mut v = vec![0u8; 2 * HOLE_BLOCK + 10];
+        assert!(!ends_in_data(&v));
+        v[HOLE_BLOCK] = 1;
+        assert!(!ends_in_data(&v), "the last (partial) block is zero");
+        v[2 * HOLE_BLOCK] = 1;
+        assert!(ends_in_data(&v));
     }
 
     #[test]

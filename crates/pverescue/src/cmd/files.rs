@@ -411,7 +411,7 @@ impl WriteRules<'_> {
         let out = self.create(&job.dir, &job.name, job.fresh)?;
         sink::write_sparse(out.file(), data, 0)
             .with_context(|| format!("{}: cannot write", out.path().display()))?;
-        let written_to = if ends_in_data(data) {
+        let written_to = if sink::sparse::ends_in_data(data) {
             data.len() as u64
         } else {
             0
@@ -477,13 +477,6 @@ impl NewOut {
             NewOut::Temp(n) => n.tmp_path(),
         }
     }
-}
-
-/// True when the last [`sink::sparse::HOLE_BLOCK`] of `data` (counted from its start, as
-/// [`sink::write_sparse`] counts) holds data, so that writing `data` reaches its end.
-fn ends_in_data(data: &[u8]) -> bool {
-    let last = data.len().saturating_sub(1) / sink::sparse::HOLE_BLOCK * sink::sparse::HOLE_BLOCK;
-    !data.is_empty() && !sink::is_zero(&data[last..])
 }
 
 impl Copier<'_> {
@@ -698,7 +691,7 @@ impl Copier<'_> {
             flusher.wrote(wrote);
             at += n as u64;
             // The file is as long as its last write unless it ends in a hole.
-            if ends_in_data(data) {
+            if sink::sparse::ends_in_data(data) {
                 written_to = at;
             }
         }
